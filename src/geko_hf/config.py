@@ -1,0 +1,187 @@
+"""`GEKOConfig`: every knob of the GEKO algorithm, with the seed's names and defaults.
+
+The reference is gekolib 0.3.0's public description. Fields marked "geko_hf" are our additions; they are
+the named flags behind which the algorithm is improved where measurement showed the seed's constants
+cannot deliver what it promises (see the README's algorithm section).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+Q_VALUE_MODES = ("auto", "seed")
+
+
+def _help(text: str) -> dict:
+    return {"help": text}
+
+
+@dataclass
+class GEKOConfig:
+    """Configuration of the GEKO algorithm (pure: no Trainer settings here).
+
+    Bucket rules (evaluated at every repartition, per sample):
+      FREEZE  correct and confidence > freeze_confidence and quality > freeze_quality and Q >= min_q_for_freeze
+      LIGHT   correct otherwise
+      FOCUS   wrong and confidence <= focus_confidence
+      HARD    wrong and confidence > focus_confidence
+    """
+
+    freeze_confidence: float = field(
+        default=0.85, metadata=_help("Confidence a correct sample must exceed (strictly) to enter FREEZE.")
+    )
+    freeze_quality: float = field(
+        default=0.80,
+        metadata=_help(
+            "Loss stability (1 - std of the sample's last 5 losses) a sample must exceed (strictly) to enter FREEZE."
+        ),
+    )
+    focus_confidence: float = field(
+        default=0.60,
+        metadata=_help("Confidence split of wrong samples: <= this is FOCUS (still learning), above is HARD."),
+    )
+    bucket_weights: list[float] = field(
+        default_factory=lambda: [3.0, 1.0, 0.0],
+        metadata=_help(
+            "Sampling weights (HARD, FOCUS, LIGHT) used when use_curriculum is off. FREEZE is always 0. "
+            "On the CLI: three numbers, e.g. --geko_bucket_weights 3 1 0."
+        ),
+    )
+    use_curriculum: bool = field(
+        default=True,
+        metadata=_help("Mountain curriculum: per-phase (HARD, FOCUS, LIGHT) weights replace bucket_weights."),
+    )
+    q_value_lr: float = field(default=0.1, metadata=_help("EMA rate of the per-sample Q-value update."))
+    min_q_for_freeze: float = field(
+        default=0.8, metadata=_help("Minimum Q-value (inclusive) for a sample to enter FREEZE.")
+    )
+    q_value_loss_scale: float = field(
+        default=10.0, metadata=_help("Loss normaliser of the Q update: target = 1 - min(loss / scale, 1).")
+    )
+    repartition_every: int = field(default=1, metadata=_help("Re-partition the buckets every N epochs."))
+    log_bucket_stats: bool = field(
+        default=True, metadata=_help("Print the per-epoch partition line (the counts always go to the HF logs).")
+    )
+    max_times_seen: int = field(
+        default=50, metadata=_help("Maximum training passes per sample over the whole run; then it is not drawn.")
+    )
+    prune_frozen_after: int = field(
+        default=0,
+        metadata=_help("Permanently remove samples frozen for N+ consecutive epochs (0 = disabled)."),
+    )
+    # geko_hf additions ---------------------------------------------------------------------------
+    q_value_mode: str = field(
+        default="auto",
+        metadata=_help(
+            "geko_hf. 'seed': the Q EMA uses q_value_lr as given (a sample needs ~9 near-zero-loss updates to "
+            "reach min_q_for_freeze, so a 3-epoch fine-tune freezes nothing). 'auto': the rate is raised, never "
+            "lowered, so that freeze_after_observations near-zero-loss observations reach min_q_for_freeze."
+        ),
+    )
+    freeze_after_observations: int = field(
+        default=1,
+        metadata=_help("geko_hf. With q_value_mode='auto': observations needed before a sample may freeze."),
+    )
+    q_value_init: float = field(default=0.5, metadata=_help("Initial Q-value of every sample."))
+
+    def __post_init__(self):
+        self.bucket_weights = [float(w) for w in self.bucket_weights]
+        self.validate()
+
+    # -- validation ---------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise ValueError naming the field, the value and the valid range."""
+        for name in ("freeze_confidence", "focus_confidence", "min_q_for_freeze"):
+            _check_range(name, getattr(self, name), 0.0, 1.0, low_open=True)
+        _check_range("freeze_quality", self.freeze_quality, -math.inf, 1.0)
+        _check_range("q_value_init", self.q_value_init, 0.0, 1.0)
+        _check_range("q_value_lr", self.q_value_lr, 0.0, 1.0, low_open=True)
+        _check_positive("q_value_loss_scale", self.q_value_loss_scale)
+        for name in ("repartition_every", "max_times_seen", "freeze_after_observations"):
+            _check_int(name, getattr(self, name), minimum=1)
+        _check_int("prune_frozen_after", self.prune_frozen_after, minimum=0)
+        if self.focus_confidence >= self.freeze_confidence:
+            raise ValueError(
+                f"`focus_confidence` ({self.focus_confidence}) must be below `freeze_confidence` "
+                f"({self.freeze_confidence}): a wrong sample more confident than a frozen one makes no sense. "
+                "Lower focus_confidence or raise freeze_confidence."
+            )
+        w = self.bucket_weights
+        if len(w) != 3 or not all(math.isfinite(x) and x >= 0 for x in w) or sum(w) <= 0:
+            raise ValueError(
+                f"`bucket_weights` must be three finite non-negative numbers (HARD, FOCUS, LIGHT) with a positive "
+                f"sum, got {w}. Example: bucket_weights=(3, 1, 0)."
+            )
+        if self.q_value_mode not in Q_VALUE_MODES:
+            raise ValueError(f"`q_value_mode` must be one of {Q_VALUE_MODES}, got {self.q_value_mode!r}.")
+
+    # -- derived values -----------------------------------------------------------------------------
+    def effective_q_lr(self) -> float:
+        """The EMA rate actually used.
+
+        'auto' solves q_init -> min_q in k updates with a target of (1 + min_q)/2 headroom: from
+        q_k = 1 - (1 - q0)(1 - a)^k >= 1 - (1 - min_q)/2 we get a = 1 - ((1 - min_q) / (2 (1 - q0)))^(1/k).
+        The factor 2 leaves room for a small but non-zero loss (loss 0.5 at scale 10 still freezes).
+        """
+        if self.q_value_mode == "seed" or self.q_value_init >= self.min_q_for_freeze:
+            return self.q_value_lr
+        ratio = (1.0 - self.min_q_for_freeze) / (2.0 * (1.0 - self.q_value_init))
+        needed = 1.0 - ratio ** (1.0 / self.freeze_after_observations)
+        return float(min(1.0, max(self.q_value_lr, needed)))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GEKOConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def replace(self, **changes) -> "GEKOConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def _check_range(name, value, low, high, low_open=False):
+    ok = isinstance(value, (int, float)) and math.isfinite(value) and (value > low if low_open else value >= low)
+    if not ok or value > high:
+        bracket = "(" if low_open else "["
+        raise ValueError(f"`{name}` must be in {bracket}{low}, {high}], got {value!r}.")
+
+
+def _check_positive(name, value):
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ValueError(f"`{name}` must be a positive number, got {value!r}.")
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
+
+
+# Presets: the seed's values. They switch the curriculum off, because with the curriculum on the
+# per-phase weights replace bucket_weights and the preset's weights would do nothing (a gekolib flaw).
+GEKO_AGGRESSIVE = GEKOConfig(freeze_confidence=0.90, freeze_quality=0.85, bucket_weights=[5, 2, 0], use_curriculum=False)
+GEKO_BALANCED = GEKOConfig(freeze_confidence=0.85, freeze_quality=0.80, bucket_weights=[3, 2, 1], use_curriculum=False)
+GEKO_CONSERVATIVE = GEKOConfig(
+    freeze_confidence=0.80, freeze_quality=0.75, bucket_weights=[2, 2, 1], use_curriculum=False
+)
+# The seed's own defaults, literally (no geko_hf improvement): for side-by-side comparisons.
+GEKO_SEED = GEKOConfig(q_value_mode="seed")
+
+PRESETS = {
+    "default": GEKOConfig(),
+    "aggressive": GEKO_AGGRESSIVE,
+    "balanced": GEKO_BALANCED,
+    "conservative": GEKO_CONSERVATIVE,
+    "seed": GEKO_SEED,
+}
+
+
+def get_preset(name: str) -> GEKOConfig:
+    """A fresh copy of a named preset ('aggressive', 'balanced', 'conservative', 'seed', 'default')."""
+    key = name.lower()
+    if key not in PRESETS:
+        raise ValueError(f"Unknown GEKO preset {name!r}; choose one of {sorted(PRESETS)}.")
+    return dataclasses.replace(PRESETS[key], bucket_weights=list(PRESETS[key].bucket_weights))

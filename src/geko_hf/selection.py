@@ -1,0 +1,64 @@
+"""The selection step: buckets + weights -> an epoch plan (which samples, how many times, in what order).
+
+Budget: an epoch plans as many passes as there are trainable samples (not FREEZE, not pruned, under
+max_times_seen). So FREEZE and pruned samples really leave the epoch, which is where compute is saved; the
+bucket weights only decide how the remaining passes are spread (HARD up to 5x, LIGHT possibly 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .buckets import FOCUS, FREEZE, HARD, LIGHT
+
+
+def sample_weights(buckets, pruned, times_seen, weights, max_times_seen) -> np.ndarray:
+    """Per-sample weight from the (HARD, FOCUS, LIGHT) table; 0 for FREEZE, pruned and exhausted samples."""
+    table = np.zeros(4, dtype=np.float64)
+    table[HARD], table[FOCUS], table[LIGHT] = weights
+    table[FREEZE] = 0.0
+    w = table[buckets]
+    w[pruned | (times_seen >= max_times_seen)] = 0.0
+    return w
+
+
+def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: int, epoch: int,
+               unit: int = 1) -> np.ndarray:
+    """Sample ids to train on this epoch, in order; its length is a multiple of `unit`.
+
+    Deterministic in (seed, epoch, state): a private generator seeded by (seed, epoch), no global RNG.
+    `unit` = batch size x gradient accumulation x world size, so every epoch ends on an optimizer step.
+    """
+    buckets = np.asarray(buckets)
+    pruned = np.asarray(pruned, dtype=bool)
+    remaining = np.maximum(int(max_times_seen) - np.asarray(times_seen, dtype=np.int64), 0)
+    trainable = (buckets != FREEZE) & ~pruned & (remaining > 0)
+    w = sample_weights(buckets, pruned, times_seen, weights, max_times_seen)
+    if trainable.any() and w.sum() == 0:
+        w = trainable.astype(np.float64)  # e.g. only LIGHT left at PEAK (weight 0): keep training, uniformly
+    budget = int(trainable.sum())
+    if budget == 0:
+        return np.zeros(0, dtype=np.int64)
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch)])
+    expected = budget * w / w.sum()
+    counts = np.floor(expected).astype(np.int64)
+    counts += rng.random(len(counts)) < (expected - counts)  # unbiased rounding
+    counts = np.minimum(counts, remaining)
+    plan = np.repeat(np.arange(len(buckets), dtype=np.int64), counts)
+    rng.shuffle(plan)
+    return _fit_to_unit(plan, np.where(trainable, remaining - counts, 0), unit, rng)
+
+
+def _fit_to_unit(plan, spare, unit, rng):
+    """Cut the plan down to a multiple of unit; pad a plan shorter than one unit from trainable samples' spare
+    passes (never past max_times_seen). Cutting loses at most unit-1 passes, re-drawn next epoch."""
+    if unit <= 1:
+        return plan
+    if len(plan) >= unit:
+        return plan[: len(plan) - len(plan) % unit]
+    need = unit - len(plan)
+    pool = np.repeat(np.arange(len(spare), dtype=np.int64), np.minimum(spare, need))
+    if len(pool) < need:
+        return np.zeros(0, dtype=np.int64)  # too few passes left to fill one optimizer step
+    extra = rng.choice(pool, size=need, replace=False)
+    return np.concatenate([plan, extra])

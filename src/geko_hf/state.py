@@ -1,0 +1,145 @@
+"""`SampleState`: the per-sample learning state, as a handful of flat numpy arrays (29 bytes a sample)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .buckets import FOCUS, FREEZE, classify
+from .config import GEKOConfig
+from .q_value import q_update, quality
+
+HISTORY = 5  # losses kept for `quality` (gekolib: std of the last 5 losses)
+STATE_VERSION = 1
+_MAX_SEEN = np.iinfo(np.uint16).max
+_F16_MAX = 6.0e4  # losses are stored as float16 in the history ring; clip below its max (65504)
+
+# name -> (dtype, extra shape). The explicit list is what state_dict() saves and load_state_dict() checks.
+ARRAYS = {
+    "loss": (np.float32, ()),
+    "confidence": (np.float32, ()),
+    "correct": (np.bool_, ()),
+    "q": (np.float32, ()),
+    "loss_history": (np.float16, (HISTORY,)),
+    "times_seen": (np.uint16, ()),
+    "bucket": (np.uint8, ()),
+    "frozen_epochs": (np.uint16, ()),
+    "pruned": (np.bool_, ()),
+}
+
+
+class SampleState:
+    """Learning state of N samples, indexed by sample id 0..N-1 (the row of the training dataset)."""
+
+    def __init__(self, num_samples: int, config: GEKOConfig | None = None):
+        if num_samples < 1:
+            raise ValueError(f"`num_samples` must be >= 1, got {num_samples}.")
+        self.num_samples = int(num_samples)
+        self.config = config or GEKOConfig()
+        for name, (dtype, shape) in ARRAYS.items():
+            setattr(self, name, np.zeros((self.num_samples, *shape), dtype=dtype))
+        self.q[:] = self.config.q_value_init
+        self.bucket[:] = FOCUS  # every sample starts in FOCUS (gekolib)
+
+    # -- recording ----------------------------------------------------------------------------------
+    def update(self, ids, losses, correct, confidence) -> int:
+        """Record one observation per entry (a training pass of sample ids[i]); returns how many were used.
+
+        Repeated ids are applied in order (a HARD sample seen 3 times in an epoch gets 3 Q updates).
+        Non-finite losses or confidences are dropped rather than poisoning the EMA.
+        """
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        losses = np.asarray(losses, dtype=np.float64).reshape(-1)
+        correct = np.asarray(correct, dtype=bool).reshape(-1)
+        confidence = np.asarray(confidence, dtype=np.float64).reshape(-1)
+        if not (len(ids) == len(losses) == len(correct) == len(confidence)):
+            raise ValueError(
+                f"update() needs arrays of one length, got ids {len(ids)}, losses {len(losses)}, "
+                f"correct {len(correct)}, confidence {len(confidence)}."
+            )
+        if len(ids) and (ids.min() < 0 or ids.max() >= self.num_samples):
+            bad = ids[(ids < 0) | (ids >= self.num_samples)][0]
+            raise IndexError(f"sample id {bad} is outside the state's range [0, {self.num_samples}).")
+        keep = np.isfinite(losses) & np.isfinite(confidence)
+        ids, losses, correct, confidence = ids[keep], losses[keep], correct[keep], confidence[keep]
+        for rows in _occurrence_rounds(ids):
+            self._apply(ids[rows], losses[rows], correct[rows], confidence[rows])
+        return int(keep.sum())
+
+    def _apply(self, ids, losses, correct, confidence):
+        """One observation for each of a set of UNIQUE ids."""
+        cfg = self.config
+        self.loss[ids] = losses
+        self.correct[ids] = correct
+        self.confidence[ids] = confidence
+        self.q[ids] = q_update(self.q[ids], losses, cfg.effective_q_lr(), cfg.q_value_loss_scale)
+        seen = self.times_seen[ids]
+        self.loss_history[ids, seen % HISTORY] = np.clip(losses, -_F16_MAX, _F16_MAX)
+        self.times_seen[ids] = np.minimum(seen.astype(np.int64) + 1, _MAX_SEEN)
+
+    # -- repartition --------------------------------------------------------------------------------
+    def quality(self) -> np.ndarray:
+        return quality(self.loss_history, self.times_seen)
+
+    def repartition(self) -> np.ndarray:
+        """Re-bucket every live sample, count consecutive FREEZE epochs, prune; returns the bucket array."""
+        cfg = self.config
+        live = ~self.pruned
+        new = classify(
+            self.correct, self.confidence, self.quality(), self.q,
+            freeze_confidence=cfg.freeze_confidence, freeze_quality=cfg.freeze_quality,
+            focus_confidence=cfg.focus_confidence, min_q_for_freeze=cfg.min_q_for_freeze,
+        )
+        self.bucket[live] = new[live]
+        frozen = live & (self.bucket == FREEZE)
+        self.frozen_epochs[frozen] = np.minimum(self.frozen_epochs[frozen].astype(np.int64) + 1, _MAX_SEEN)
+        self.frozen_epochs[live & ~frozen] = 0
+        if cfg.prune_frozen_after > 0:
+            self.pruned |= frozen & (self.frozen_epochs >= cfg.prune_frozen_after)
+        return self.bucket
+
+    # -- persistence --------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        d = {name: getattr(self, name).copy() for name in ARRAYS}
+        d["num_samples"] = self.num_samples
+        d["state_version"] = STATE_VERSION
+        return d
+
+    def load_state_dict(self, d: dict) -> None:
+        if int(d.get("num_samples", -1)) != self.num_samples:
+            raise ValueError(
+                f"GEKO state holds {d.get('num_samples')} samples but the training dataset has {self.num_samples}: "
+                "it was saved for a different dataset. Start without resuming, or resume with the same dataset."
+            )
+        if int(d.get("state_version", 0)) > STATE_VERSION:
+            raise ValueError(
+                f"GEKO state version {d['state_version']} is newer than this geko_hf understands "
+                f"({STATE_VERSION}): upgrade geko_hf (pip install -U geko_hf)."
+            )
+        for name, (dtype, shape) in ARRAYS.items():
+            arr = np.asarray(d[name])
+            if arr.shape != (self.num_samples, *shape):
+                raise ValueError(f"GEKO state array {name!r} has shape {arr.shape}, expected {(self.num_samples, *shape)}.")
+            setattr(self, name, arr.astype(dtype, copy=True))
+
+    def nbytes(self) -> int:
+        return sum(getattr(self, name).nbytes for name in ARRAYS)
+
+    def bytes_per_sample(self) -> float:
+        return self.nbytes() / self.num_samples
+
+
+def _occurrence_rounds(ids: np.ndarray):
+    """Yield index arrays such that each holds unique ids and repeats come in their original order."""
+    if len(ids) == 0:
+        return
+    order = np.argsort(ids, kind="stable")
+    s = ids[order]
+    starts = np.r_[True, s[1:] != s[:-1]]
+    group_start = np.maximum.accumulate(np.where(starts, np.arange(len(s)), 0))
+    occurrence = np.empty(len(ids), dtype=np.int64)
+    occurrence[order] = np.arange(len(s)) - group_start
+    if occurrence.max() == 0:  # the common case: no repeats, one vectorised round
+        yield np.arange(len(ids))
+        return
+    for k in range(int(occurrence.max()) + 1):
+        yield np.flatnonzero(occurrence == k)

@@ -1,0 +1,73 @@
+"""`GEKOTrainingArguments`: `transformers.TrainingArguments` plus every GEKO field, prefixed `geko_`.
+
+The GEKO fields are generated from `GEKOConfig`, so the two can never drift apart, and the same mixin
+composes with TRL's `SFTConfig` (see `sft.py`). `HfArgumentParser` shows each one as `--geko_<name>`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+from .config import PRESETS, GEKOConfig, get_preset
+
+PREFIX = "geko_"
+
+
+def _config_fields():
+    hints = typing.get_type_hints(GEKOConfig)
+    out = []
+    for f in dataclasses.fields(GEKOConfig):
+        default = (
+            field(default_factory=f.default_factory, metadata=dict(f.metadata))
+            if f.default_factory is not dataclasses.MISSING
+            else field(default=f.default, metadata=dict(f.metadata))
+        )
+        out.append((PREFIX + f.name, hints[f.name], default))
+    return out
+
+
+_PRESET_FIELD = (
+    "geko_preset",
+    typing.Optional[str],
+    field(
+        default=None,
+        metadata={
+            "help": f"Start from a named GEKO preset ({', '.join(sorted(PRESETS))}); any geko_ field set to a "
+            "non-default value overrides it."
+        },
+    ),
+)
+
+GEKOArguments = dataclasses.make_dataclass("GEKOArguments", [_PRESET_FIELD, *_config_fields()])
+GEKOArguments.__doc__ = "The GEKO fields as a dataclass mixin (`geko_<GEKOConfig field>`), for HF argument classes."
+
+
+def geko_config_from_args(args) -> GEKOConfig:
+    """Build the GEKOConfig an argument object describes: the preset (or defaults), then non-default fields."""
+    base = get_preset(args.geko_preset) if getattr(args, "geko_preset", None) else GEKOConfig()
+    defaults = GEKOConfig()
+    changes = {}
+    for f in dataclasses.fields(GEKOConfig):
+        value = getattr(args, PREFIX + f.name, getattr(defaults, f.name))
+        if value != getattr(defaults, f.name):
+            changes[f.name] = list(value) if isinstance(value, tuple) else value
+    try:
+        return base.replace(**changes)
+    except ValueError as e:  # re-word the field name as the user typed it
+        msg = str(e)
+        for f in dataclasses.fields(GEKOConfig):
+            msg = msg.replace(f"`{f.name}`", f"`{PREFIX}{f.name}`")
+        raise ValueError(msg) from None
+
+
+@dataclass
+class GEKOTrainingArguments(TrainingArguments, GEKOArguments):
+    """`TrainingArguments` + GEKO. Every `GEKOConfig` field is here as `geko_<name>` (CLI `--geko_<name>`)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.geko_config = geko_config_from_args(self)  # validates; errors name the geko_ field
