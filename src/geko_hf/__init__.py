@@ -12,3 +12,10 @@ __all__ = [
     "GEKO_AGGRESSIVE", "GEKO_BALANCED", "GEKO_CONSERVATIVE", "GEKO_SEED", "GEKOConfig", "get_preset",
     "plan_epoch", "SampleState",
 ]
+
+from .callback import GEKOCallback  # noqa: E402
+from .sampler import GEKOSampler  # noqa: E402
+from .trainer import GEKOMixin, GEKOTrainer  # noqa: E402
+from .training_args import GEKOArguments, GEKOTrainingArguments  # noqa: E402
+
+__all__ += ["GEKOCallback", "GEKOSampler", "GEKOMixin", "GEKOTrainer", "GEKOArguments", "GEKOTrainingArguments"]

@@ -85,6 +85,14 @@ class GEKOConfig:
         metadata=_help("geko_hf. With q_value_mode='auto': observations needed before a sample may freeze."),
     )
     q_value_init: float = field(default=0.5, metadata=_help("Initial Q-value of every sample."))
+    quality_window: int = field(
+        default=2,
+        metadata=_help(
+            "geko_hf. Losses in the stability window of `quality` (1 - their std). gekolib uses 5, which blocks "
+            "freezing any sample that learned during the run until 5 stable observations; 2 asks that the last "
+            "two losses agree (within 0.4 at freeze_quality 0.8). Range 1-5."
+        ),
+    )
 
     def __post_init__(self):
         self.bucket_weights = [float(w) for w in self.bucket_weights]
@@ -102,6 +110,11 @@ class GEKOConfig:
         for name in ("repartition_every", "max_times_seen", "freeze_after_observations"):
             _check_int(name, getattr(self, name), minimum=1)
         _check_int("prune_frozen_after", self.prune_frozen_after, minimum=0)
+        _check_int("quality_window", self.quality_window, minimum=1)
+        if self.quality_window > 5:
+            raise ValueError(f"`quality_window` must be in [1, 5], got {self.quality_window}.")
+        if self.max_times_seen > 65535:
+            raise ValueError(f"`max_times_seen` must be <= 65535 (stored as uint16), got {self.max_times_seen}.")
         if self.focus_confidence >= self.freeze_confidence:
             raise ValueError(
                 f"`focus_confidence` ({self.focus_confidence}) must be below `freeze_confidence` "
@@ -162,13 +175,17 @@ def _check_int(name, value, minimum):
 
 # Presets: the seed's values. They switch the curriculum off, because with the curriculum on the
 # per-phase weights replace bucket_weights and the preset's weights would do nothing (a gekolib flaw).
-GEKO_AGGRESSIVE = GEKOConfig(freeze_confidence=0.90, freeze_quality=0.85, bucket_weights=[5, 2, 0], use_curriculum=False)
-GEKO_BALANCED = GEKOConfig(freeze_confidence=0.85, freeze_quality=0.80, bucket_weights=[3, 2, 1], use_curriculum=False)
+GEKO_AGGRESSIVE = GEKOConfig(
+    freeze_confidence=0.90, freeze_quality=0.85, bucket_weights=[5, 2, 0], use_curriculum=False
+)
+GEKO_BALANCED = GEKOConfig(
+    freeze_confidence=0.85, freeze_quality=0.80, bucket_weights=[3, 2, 1], use_curriculum=False
+)
 GEKO_CONSERVATIVE = GEKOConfig(
     freeze_confidence=0.80, freeze_quality=0.75, bucket_weights=[2, 2, 1], use_curriculum=False
 )
 # The seed's own defaults, literally (no geko_hf improvement): for side-by-side comparisons.
-GEKO_SEED = GEKOConfig(q_value_mode="seed")
+GEKO_SEED = GEKOConfig(q_value_mode="seed", quality_window=5)
 
 PRESETS = {
     "default": GEKOConfig(),

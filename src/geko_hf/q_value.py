@@ -14,17 +14,21 @@ def q_update(q, loss, lr, loss_scale):
     return ((1.0 - lr) * np.asarray(q, dtype=np.float64) + lr * target).astype(np.float32)
 
 
-def quality(history: np.ndarray, n_seen: np.ndarray) -> np.ndarray:
-    """1 - std of the last len(history[0]) losses (population std, gekolib's definition).
+def quality(history: np.ndarray, n_seen: np.ndarray, window: int | None = None) -> np.ndarray:
+    """1 - std of the sample's last `window` losses (population std, gekolib's definition with window 5).
 
-    `history` is a ring buffer [N, K]; only the first min(n_seen, K) slots hold data. A sample with fewer than
-    one observation has quality 0 (never freezes); with one observation the std is 0, so quality is 1.
+    `history` is a ring buffer [N, K] written at slot n_seen % K; window defaults to K. A sample never observed
+    has quality 0 (never freezes); with one observation the std is 0, so quality is 1.
     """
     k = history.shape[1]
-    filled = np.minimum(n_seen, k).astype(np.float64)
-    valid = np.arange(k)[None, :] < filled[:, None]
-    h = np.where(valid, history.astype(np.float64), 0.0)
-    denom = np.maximum(filled, 1.0)
+    window = k if window is None else min(int(window), k)
+    n_seen = np.asarray(n_seen, dtype=np.int64)
+    filled = np.minimum(n_seen, window)
+    lag = np.arange(window)[None, :]  # 0 = latest observation
+    slots = (n_seen[:, None] - 1 - lag) % k
+    valid = lag < filled[:, None]
+    h = np.where(valid, np.take_along_axis(history, slots, axis=1).astype(np.float64), 0.0)
+    denom = np.maximum(filled, 1).astype(np.float64)
     mean = h.sum(1) / denom
     var = np.where(valid, (h - mean[:, None]) ** 2, 0.0).sum(1) / denom
     return np.where(filled > 0, 1.0 - np.sqrt(var), 0.0).astype(np.float32)

@@ -40,13 +40,22 @@ def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: in
     if budget == 0:
         return np.zeros(0, dtype=np.int64)
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch)])
-    expected = budget * w / w.sum()
-    counts = np.floor(expected).astype(np.int64)
-    counts += rng.random(len(counts)) < (expected - counts)  # unbiased rounding
-    counts = np.minimum(counts, remaining)
+    counts = np.minimum(_systematic_counts(budget * w / w.sum(), rng), remaining)
     plan = np.repeat(np.arange(len(buckets), dtype=np.int64), counts)
     rng.shuffle(plan)
     return _fit_to_unit(plan, np.where(trainable, remaining - counts, 0), unit, rng)
+
+
+def _systematic_counts(expected: np.ndarray, rng) -> np.ndarray:
+    """Integer counts, each floor or ceil of its expectation (unbiased), summing EXACTLY to the budget.
+
+    Systematic sampling over a random order: independent rounding would make the epoch length itself random.
+    """
+    order = rng.permutation(len(expected))
+    edges = np.floor(np.concatenate([[0.0], np.cumsum(expected[order])]) + rng.random())
+    counts = np.empty(len(expected), dtype=np.int64)
+    counts[order] = np.diff(edges).astype(np.int64)
+    return counts
 
 
 def _fit_to_unit(plan, spare, unit, rng):

@@ -8,7 +8,7 @@ from .buckets import FOCUS, FREEZE, classify
 from .config import GEKOConfig
 from .q_value import q_update, quality
 
-HISTORY = 5  # losses kept for `quality` (gekolib: std of the last 5 losses)
+HISTORY = 5  # losses kept for `quality` (gekolib: std of the last 5 losses; the max quality_window)
 STATE_VERSION = 1
 _MAX_SEEN = np.iinfo(np.uint16).max
 _F16_MAX = 6.0e4  # losses are stored as float16 in the history ring; clip below its max (65504)
@@ -24,6 +24,7 @@ ARRAYS = {
     "bucket": (np.uint8, ()),
     "frozen_epochs": (np.uint16, ()),
     "pruned": (np.bool_, ()),
+    "tokens": (np.uint32, ()),  # supervised tokens in the sample's last pass (for the token accounting)
 }
 
 
@@ -41,7 +42,7 @@ class SampleState:
         self.bucket[:] = FOCUS  # every sample starts in FOCUS (gekolib)
 
     # -- recording ----------------------------------------------------------------------------------
-    def update(self, ids, losses, correct, confidence) -> int:
+    def update(self, ids, losses, correct, confidence, tokens=None) -> int:
         """Record one observation per entry (a training pass of sample ids[i]); returns how many were used.
 
         Repeated ids are applied in order (a HARD sample seen 3 times in an epoch gets 3 Q updates).
@@ -59,6 +60,8 @@ class SampleState:
         if len(ids) and (ids.min() < 0 or ids.max() >= self.num_samples):
             bad = ids[(ids < 0) | (ids >= self.num_samples)][0]
             raise IndexError(f"sample id {bad} is outside the state's range [0, {self.num_samples}).")
+        if tokens is not None:
+            self.tokens[ids] = np.asarray(tokens, dtype=np.int64).reshape(-1).clip(0, np.iinfo(np.uint32).max)
         keep = np.isfinite(losses) & np.isfinite(confidence)
         ids, losses, correct, confidence = ids[keep], losses[keep], correct[keep], confidence[keep]
         for rows in _occurrence_rounds(ids):
@@ -78,7 +81,7 @@ class SampleState:
 
     # -- repartition --------------------------------------------------------------------------------
     def quality(self) -> np.ndarray:
-        return quality(self.loss_history, self.times_seen)
+        return quality(self.loss_history, self.times_seen, self.config.quality_window)
 
     def repartition(self) -> np.ndarray:
         """Re-bucket every live sample, count consecutive FREEZE epochs, prune; returns the bucket array."""

@@ -1,0 +1,223 @@
+"""`GEKOCallback`: the epoch-level half of GEKO (repartition, plan, schedule, logs) as an HF TrainerCallback.
+
+Used alone (`Trainer(..., callbacks=[GEKOCallback()])`) it finds the trainer that is initialising it and
+mixes `GEKOMixin` into that instance (see trainer.py), so the callback-only path runs the same code as
+`GEKOTrainer`.
+
+Event order inside HF's loop (transformers 5.x), and what GEKO does there:
+    on_train_begin   check settings that cannot work
+    on_epoch_begin   fix this epoch's plan; stretch LR schedule, max_steps and progress bar to the real length
+    (sampler)        yields the plan; compute_loss records per-sample loss/correct/confidence
+    on_step_end      keep state.epoch truthful (HF divides by the FIRST epoch's length)
+    on_epoch_end     gather the records, update the state, repartition, log, stop if nothing is left to train
+    on_train_end     the efficiency report
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+
+import numpy as np
+import torch
+from transformers import TrainerCallback
+
+from .config import GEKOConfig
+from .report import format_report
+from .schedule import retarget
+from .tracker import GEKOTracker, partition_line
+
+logger = logging.getLogger("geko_hf")
+
+
+class StatsBuffer:
+    """Per-sample records of the current epoch, kept on the device until the epoch ends (no per-step sync)."""
+
+    def __init__(self):
+        self.clear()
+
+    def clear(self):
+        self.parts: list[tuple] = []
+        self.batches = 0
+
+    def add(self, ids, stats):
+        self.parts.append((ids.detach().long(), stats.loss.detach().float(), stats.correct.detach(),
+                           stats.confidence.detach().float(), stats.tokens.detach().long()))
+        self.batches += 1
+
+    def drain(self, accelerator=None):
+        """Concatenate (and gather across ranks) -> numpy arrays; empties the buffer."""
+        if not self.parts:
+            empty = np.zeros(0)
+            out = (empty.astype(np.int64), empty, empty.astype(bool), empty, empty.astype(np.int64))
+        else:
+            cols = [torch.cat(c) for c in zip(*self.parts)]
+            if accelerator is not None and accelerator.num_processes > 1:
+                # ids as int64, values as float32, gathered separately (gather_for_metrics would truncate)
+                cols = [accelerator.gather(c if c.dtype != torch.bool else c.to(torch.uint8)) for c in cols]
+            out = tuple(c.cpu().numpy() for c in cols)
+            out = (out[0], out[1], out[2].astype(bool), out[3], out[4])
+        batches = self.batches * (accelerator.num_processes if accelerator is not None else 1)
+        self.clear()
+        return out, batches
+
+
+class GEKOCallback(TrainerCallback):
+    """GEKO for the stock Trainer. Arguments as GEKOTrainer's: config, compute_correctness, compute_confidence."""
+
+    def __init__(self, config: GEKOConfig | None = None, compute_correctness=None, compute_confidence=None):
+        self.explicit_config = config
+        self.config: GEKOConfig | None = config
+        self.compute_correctness = compute_correctness
+        self.compute_confidence = compute_confidence
+        self.trainer = None
+        self.tracker: GEKOTracker | None = None
+        self.buffer = StatsBuffer()
+        self.schedule_warped = False
+        self.epoch_start_step = 0
+        self.steps_this_epoch = 0
+
+    # -- wiring -------------------------------------------------------------------------------------
+    def on_init_end(self, args, state, control, **kwargs):
+        if self.trainer is None:
+            self.attach(_find_initialising_trainer())
+        elif not hasattr(self.trainer, "_geko_callback"):
+            self.attach(self.trainer)
+
+    def attach(self, trainer) -> None:
+        """Make `trainer` a GEKO trainer (mixes GEKOMixin into its class) bound to this callback."""
+        from .trainer import geko_class_for
+
+        trainer.__class__ = geko_class_for(type(trainer))
+        trainer._geko_callback = self
+        self.trainer = trainer
+
+    def make_tracker(self, trainer) -> GEKOTracker:
+        """Create the tracker for the final train_dataset (kept across train() calls on the same data)."""
+        args = trainer.args
+        self.config = self.explicit_config or getattr(args, "geko_config", None) or GEKOConfig()
+        n = len(trainer.train_dataset)
+        if self.tracker is None or self.tracker.num_samples != n:
+            world = max(args.world_size, 1)
+            self.tracker = GEKOTracker(
+                n, self.config,
+                seed=args.data_seed if args.data_seed is not None else args.seed,
+                num_epochs=math.ceil(args.num_train_epochs),
+                unit=args.per_device_train_batch_size * args.gradient_accumulation_steps * world,
+                batch_size=args.per_device_train_batch_size * world,
+            )
+        return self.tracker
+
+    # -- events -------------------------------------------------------------------------------------
+    def on_train_begin(self, args, state, control, **kwargs):
+        if self.trainer is None or self.tracker is None:
+            raise RuntimeError(
+                "GEKOCallback was not wired into the trainer (it must be passed to Trainer(callbacks=[...]) at "
+                "construction, not added later with add_callback). Or use geko_hf.GEKOTrainer."
+            )
+        if args.max_steps > 0:
+            logger.warning(
+                "GEKO with max_steps=%d: epochs shrink as samples freeze, so the run covers more epochs' worth of "
+                "planning than HF computed. Prefer num_train_epochs with GEKO.", args.max_steps)
+        if args.train_sampling_strategy not in ("random", None):
+            raise ValueError(
+                f"train_sampling_strategy={args.train_sampling_strategy!r} replaces the training sampler, which "
+                "GEKO needs for its epoch plan. Use train_sampling_strategy='random' (the default) with GEKO."
+            )
+        self.buffer.clear()
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        trainer, tracker = self.trainer, self.tracker
+        epoch = tracker.epoch
+        trainer._geko_sampler.set_epoch(epoch)  # also on resume, where HF's skip wrapper hides set_epoch
+        planned = len(tracker.plan(epoch))
+        self.steps_this_epoch = planned // tracker.unit
+        if state.global_step == 0 or not getattr(self, "_resumed_mid_epoch", False):
+            self.epoch_start_step = state.global_step
+        self._resumed_mid_epoch = False
+        remaining_epochs = max(tracker.num_epochs - epoch - 1, 0)
+        end_step = self.epoch_start_step + self.steps_this_epoch * (1 + remaining_epochs)
+        if args.max_steps <= 0:
+            state.max_steps = end_step
+            if self.schedule_warped:
+                retarget(trainer.lr_scheduler, state.global_step, end_step, args.get_warmup_steps(end_step))
+            _set_progress_total(trainer, end_step)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.steps_this_epoch:
+            done = state.global_step - self.epoch_start_step
+            state.epoch = self.tracker.epoch + min(done / self.steps_this_epoch, 1.0)
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        trainer, tracker = self.trainer, self.tracker
+        epoch = tracker.epoch
+        (ids, loss, correct, conf, tokens), batches = self.buffer.drain(trainer.accelerator)
+        tracker.record(ids, loss, correct, conf, tokens, batches)
+        row = tracker.end_epoch(epoch, passes=len(ids), batches=batches, tokens=int(tokens.sum()))
+        state.epoch = float(tracker.epoch)
+        if state.is_world_process_zero and self.config.log_bucket_stats:
+            print(partition_line(row), flush=True)
+        trainer.log(_log_payload(row, tracker))
+        if tracker.epoch < tracker.num_epochs and len(tracker.plan(tracker.epoch)) == 0:
+            msg = (f"[GEKO] Nothing left to train after epoch {tracker.epoch}: every sample is FREEZE, pruned or "
+                   f"at max_times_seen. Training ends early ({tracker.epoch}/{tracker.num_epochs} epochs).")
+            if state.is_world_process_zero:
+                print(msg, flush=True)
+            control.should_training_stop = True
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.tracker is None or not self.tracker.history:
+            return
+        report = self.efficiency_report()
+        if state.is_world_process_zero and self.config.log_bucket_stats:
+            print(format_report(report), flush=True)
+
+    def efficiency_report(self) -> dict:
+        if self.tracker is None:
+            raise RuntimeError("No GEKO report yet: call trainer.train() first.")
+        return self.tracker.efficiency_report()
+
+
+def _log_payload(row: dict, tracker: GEKOTracker) -> dict:
+    """Numbers for the HF log stream (report_to: TensorBoard, W&B, ...)."""
+    live = max(tracker.num_samples - row["pruned"], 1)
+    out = {f"geko/{name.lower()}": row[name] for name in ("FREEZE", "LIGHT", "FOCUS", "HARD")}
+    out.update({f"geko/{name.lower()}_share": row[name] / live for name in ("FREEZE", "LIGHT", "FOCUS", "HARD")})
+    rep = tracker.efficiency_report()
+    out.update({
+        "geko/pruned": row["pruned"],
+        "geko/epoch_sample_passes": row["sample_passes"],
+        "geko/sample_passes": rep["forward_sample_passes"],
+        "geko/sample_passes_saved": rep["sample_passes_saved"],
+        "geko/tokens_saved": rep["tokens_saved"],
+    })
+    return out
+
+
+def _set_progress_total(trainer, total: int) -> None:
+    from transformers.trainer_callback import ProgressCallback
+
+    for cb in trainer.callback_handler.callbacks:
+        if isinstance(cb, ProgressCallback) and cb.training_bar is not None:
+            cb.training_bar.total = total
+            cb.training_bar.refresh()
+
+
+def _find_initialising_trainer():
+    """The Trainer whose __init__ is calling on_init_end (walk up the stack to its `self`)."""
+    from transformers import Trainer
+
+    frame = inspect.currentframe()
+    try:
+        while frame is not None:
+            candidate = frame.f_locals.get("self")
+            if isinstance(candidate, Trainer):
+                return candidate
+            frame = frame.f_back
+    finally:
+        del frame
+    raise RuntimeError(
+        "GEKOCallback could not find the Trainer it was passed to. Pass it at construction "
+        "(Trainer(..., callbacks=[GEKOCallback()])), call GEKOCallback().attach(trainer), or use GEKOTrainer."
+    )

@@ -1,0 +1,138 @@
+"""`GEKOTracker`: one training run's GEKO bookkeeping (state, epoch plans, compute accounting). Pure numpy.
+
+The HF glue (sampler, callback, trainer) only calls into this; it knows nothing of Trainer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import curriculum
+from .buckets import BUCKET_NAMES, counts
+from .config import GEKOConfig
+from .selection import plan_epoch
+from .state import SampleState
+
+
+class GEKOTracker:
+    def __init__(self, num_samples: int, config: GEKOConfig, *, seed: int, num_epochs: int, unit: int,
+                 batch_size: int):
+        self.config = config
+        self.state = SampleState(num_samples, config)
+        self.seed, self.num_epochs, self.unit, self.batch_size = int(seed), int(num_epochs), int(unit), int(batch_size)
+        self.epoch = 0  # epochs completed
+        self.history: list[dict] = []  # one row per completed epoch
+        self.totals = {"sample_passes": 0, "batches": 0, "tokens": 0}
+        self._plans: dict[int, np.ndarray] = {}
+
+    @property
+    def num_samples(self) -> int:
+        return self.state.num_samples
+
+    # -- planning -----------------------------------------------------------------------------------
+    def phase_and_weights(self, epoch: int):
+        return curriculum.bucket_weights(epoch, self.num_epochs, self.config.use_curriculum, self.config.bucket_weights)
+
+    def plan(self, epoch: int) -> np.ndarray:
+        """The epoch's sample ids in order; computed once per epoch from the state at that time, then fixed."""
+        if epoch not in self._plans:
+            _, weights = self.phase_and_weights(epoch)
+            s = self.state
+            self._plans[epoch] = plan_epoch(
+                s.bucket, s.pruned, s.times_seen, weights, self.config.max_times_seen,
+                seed=self.seed, epoch=epoch, unit=self.unit,
+            )
+        return self._plans[epoch]
+
+    def set_plan(self, epoch: int, plan) -> None:
+        """Install a saved plan (resume): the resumed epoch must replay exactly what the checkpoint planned."""
+        self._plans[epoch] = np.asarray(plan, dtype=np.int64)
+
+    # -- recording ----------------------------------------------------------------------------------
+    def record(self, ids, loss, correct, confidence, tokens, batches: int) -> None:
+        self.state.update(ids, loss, correct, confidence, tokens)
+        self.totals["sample_passes"] += int(len(ids))
+        self.totals["tokens"] += int(np.sum(tokens))
+        self.totals["batches"] += int(batches)
+
+    def end_epoch(self, epoch: int, passes: int, batches: int, tokens: int) -> dict:
+        """Close an epoch: repartition when due, log its row, return it."""
+        phase, _ = self.phase_and_weights(epoch)
+        if (epoch + 1) % self.config.repartition_every == 0:
+            self.state.repartition()
+        live = ~self.state.pruned
+        row = {"epoch": epoch + 1, "phase": phase, "sample_passes": passes, "batches": batches, "tokens": tokens,
+               **counts(self.state.bucket, live), "pruned": int(self.state.pruned.sum())}
+        self.history.append(row)
+        self.epoch = epoch + 1
+        self._plans = {e: p for e, p in self._plans.items() if e > epoch}
+        return row
+
+    # -- accounting ---------------------------------------------------------------------------------
+    def full_data_reference(self) -> dict:
+        """What the same epochs would have cost on full data with the stock Trainer (every sample once)."""
+        epochs = len(self.history) or 1
+        seen = self.state.times_seen > 0
+        mean_tokens = float(self.state.tokens[seen].mean()) if seen.any() else 0.0
+        tokens_per_epoch = float(self.state.tokens[seen].sum()) + mean_tokens * float((~seen).sum())
+        return {
+            "epochs": epochs,
+            "sample_passes": self.num_samples * epochs,
+            "batches": int(np.ceil(self.num_samples / self.batch_size)) * epochs,
+            "tokens": int(round(tokens_per_epoch * epochs)),
+        }
+
+    def efficiency_report(self) -> dict:
+        full = self.full_data_reference()
+        t = self.totals
+
+        def saved(key):
+            return 1.0 - t[key] / full[key] if full[key] else 0.0
+
+        return {
+            "num_samples": self.num_samples,
+            "epochs": full["epochs"],
+            "forward_sample_passes": t["sample_passes"],
+            "backward_sample_passes": t["sample_passes"],  # every trained sample gets exactly one backward
+            "model_forward_calls": t["batches"],
+            "supervised_tokens": t["tokens"],
+            "full_data": {
+                "forward_sample_passes": full["sample_passes"],
+                "backward_sample_passes": full["sample_passes"],
+                "model_forward_calls": full["batches"],
+                "supervised_tokens": full["tokens"],
+            },
+            "sample_passes_saved": saved("sample_passes"),
+            "model_forward_calls_saved": saved("batches"),
+            "tokens_saved": saved("tokens"),
+            "buckets": counts(self.state.bucket, ~self.state.pruned),
+            "pruned": int(self.state.pruned.sum()),
+            "history": list(self.history),
+        }
+
+    # -- persistence --------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "state": self.state.state_dict(),
+            "epoch": self.epoch,
+            "history": list(self.history),
+            "totals": dict(self.totals),
+            "plans": {int(e): p.copy() for e, p in self._plans.items()},
+            "config": self.config.to_dict(),
+            "seed": self.seed, "num_epochs": self.num_epochs, "unit": self.unit, "batch_size": self.batch_size,
+        }
+
+    def load_state_dict(self, d: dict) -> None:
+        self.state.load_state_dict(d["state"])
+        self.epoch = int(d["epoch"])
+        self.history = list(d["history"])
+        self.totals = dict(d["totals"])
+        self._plans = {int(e): np.asarray(p, dtype=np.int64) for e, p in d.get("plans", {}).items()}
+
+
+def partition_line(row: dict) -> str:
+    """The seed's per-epoch line: `[GEKO] Epoch 1 Partition: FREEZE:    0 (  0.0%) | LIGHT: ...`."""
+    total = max(sum(row[name] for name in BUCKET_NAMES), 1)
+    parts = [f"{name}: {row[name]:>4} ({100.0 * row[name] / total:5.1f}%)" for name in BUCKET_NAMES]
+    extra = f" | pruned: {row['pruned']}" if row.get("pruned") else ""
+    return f"[GEKO] Epoch {row['epoch']} Partition: " + " | ".join(parts) + extra
