@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
+from .checkpoint import dataset_fingerprint, load_geko_state, save_geko_state
 from .config import GEKOConfig
 from .report import format_report
 from .schedule import retarget
@@ -75,8 +76,14 @@ class GEKOCallback(TrainerCallback):
         self.tracker: GEKOTracker | None = None
         self.buffer = StatsBuffer()
         self.schedule_warped = False
+        self.schedule_total: int | None = None  # the scheduler's original length (kept across resume)
         self.epoch_start_step = 0
         self.steps_this_epoch = 0
+        self.in_epoch = False
+        self.pending: list[tuple] = []  # records drained at a mid-epoch save, applied at epoch end
+        self.resume_from: str | None = None
+        self.fingerprint: dict | None = None
+        self.restored = False  # True once a checkpoint's GEKO state was loaded
 
     # -- wiring -------------------------------------------------------------------------------------
     def on_init_end(self, args, state, control, **kwargs):
@@ -93,20 +100,31 @@ class GEKOCallback(TrainerCallback):
         trainer._geko_callback = self
         self.trainer = trainer
 
+    def start_run(self, resume_from: str | None) -> None:
+        """Called by train(): the next dataloader gets a fresh tracker (restored from resume_from, if given)."""
+        self.new_run, self.resume_from = True, resume_from
+
     def make_tracker(self, trainer) -> GEKOTracker:
-        """Create the tracker for the final train_dataset (kept across train() calls on the same data)."""
+        """Create the run's tracker for the FINAL train_dataset (TRL tokenises/filters in __init__)."""
+        if self.tracker is not None and not getattr(self, "new_run", True):
+            return self.tracker
         args = trainer.args
         self.config = self.explicit_config or getattr(args, "geko_config", None) or GEKOConfig()
-        n = len(trainer.train_dataset)
-        if self.tracker is None or self.tracker.num_samples != n:
-            world = max(args.world_size, 1)
-            self.tracker = GEKOTracker(
-                n, self.config,
-                seed=args.data_seed if args.data_seed is not None else args.seed,
-                num_epochs=math.ceil(args.num_train_epochs),
-                unit=args.per_device_train_batch_size * args.gradient_accumulation_steps * world,
-                batch_size=args.per_device_train_batch_size * world,
-            )
+        world = max(args.world_size, 1)
+        self.tracker = GEKOTracker(
+            len(trainer.train_dataset), self.config,
+            seed=args.data_seed if args.data_seed is not None else args.seed,
+            num_epochs=math.ceil(args.num_train_epochs),
+            unit=args.per_device_train_batch_size * args.gradient_accumulation_steps * world,
+            batch_size=args.per_device_train_batch_size * world,
+        )
+        self.fingerprint = dataset_fingerprint(trainer.train_dataset)
+        self.schedule_total, self.in_epoch, self.pending, self.epoch_start_step = None, False, [], 0
+        self.buffer.clear()
+        self.restored, self.new_run = False, False
+        if self.resume_from is not None:
+            self.load_resume_state(self.resume_from)
+            self.resume_from = None
         return self.tracker
 
     # -- events -------------------------------------------------------------------------------------
@@ -133,15 +151,16 @@ class GEKOCallback(TrainerCallback):
         trainer._geko_sampler.set_epoch(epoch)  # also on resume, where HF's skip wrapper hides set_epoch
         planned = len(tracker.plan(epoch))
         self.steps_this_epoch = planned // tracker.unit
-        if state.global_step == 0 or not getattr(self, "_resumed_mid_epoch", False):
+        if not self.in_epoch:  # (in_epoch is already True when resuming mid-epoch: keep the saved start)
             self.epoch_start_step = state.global_step
-        self._resumed_mid_epoch = False
+        self.in_epoch = True
         remaining_epochs = max(tracker.num_epochs - epoch - 1, 0)
         end_step = self.epoch_start_step + self.steps_this_epoch * (1 + remaining_epochs)
         if args.max_steps <= 0:
             state.max_steps = end_step
             if self.schedule_warped:
-                retarget(trainer.lr_scheduler, state.global_step, end_step, args.get_warmup_steps(end_step))
+                warmup = args.get_warmup_steps(self.schedule_total or end_step)
+                retarget(trainer.lr_scheduler, state.global_step, end_step, warmup)
             _set_progress_total(trainer, end_step)
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -152,7 +171,10 @@ class GEKOCallback(TrainerCallback):
     def on_epoch_end(self, args, state, control, **kwargs):
         trainer, tracker = self.trainer, self.tracker
         epoch = tracker.epoch
-        (ids, loss, correct, conf, tokens), batches = self.buffer.drain(trainer.accelerator)
+        self.drain_to_pending()
+        ids, loss, correct, conf, tokens, batches = _concat_records(self.pending)
+        self.pending = []
+        self.in_epoch = False
         tracker.record(ids, loss, correct, conf, tokens, batches)
         row = tracker.end_epoch(epoch, passes=len(ids), batches=batches, tokens=int(tokens.sum()))
         state.epoch = float(tracker.epoch)
@@ -165,6 +187,8 @@ class GEKOCallback(TrainerCallback):
             if state.is_world_process_zero:
                 print(msg, flush=True)
             control.should_training_stop = True
+            state.max_steps = state.global_step  # the progress total tells the truth about the early end
+            _set_progress_total(trainer, state.global_step)
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.tracker is None or not self.tracker.history:
@@ -173,10 +197,71 @@ class GEKOCallback(TrainerCallback):
         if state.is_world_process_zero and self.config.log_bucket_stats:
             print(format_report(report), flush=True)
 
+    # -- persistence (checkpoint.py does the file; this decides what goes in it) -----------------------
+    def drain_to_pending(self) -> None:
+        """Move this epoch's device-side records to host (gathered across ranks); collective on N processes."""
+        (ids, loss, correct, conf, tokens), batches = self.buffer.drain(self.trainer.accelerator)
+        if len(ids) or batches:
+            self.pending.append((ids, loss, correct, conf, tokens, batches))
+
+    def state_payload(self) -> dict:
+        from . import __version__
+
+        ids, loss, correct, conf, tokens, batches = _concat_records(self.pending)
+        return {
+            "geko_hf_version": __version__,
+            "fingerprint": self.fingerprint,
+            "tracker": self.tracker.state_dict(),
+            "in_epoch": self.in_epoch,
+            "epoch_start_step": self.epoch_start_step,
+            "schedule_total": self.schedule_total,
+            "pending": {"ids": ids, "loss": loss, "correct": correct, "confidence": conf, "tokens": tokens,
+                        "batches": batches},
+        }
+
+    def save_state(self, folder: str) -> None:
+        if self.tracker is None:
+            return
+        self.drain_to_pending()  # every rank takes part in the gather; only the main process writes
+        if self.trainer.args.should_save:
+            save_geko_state(folder, self.state_payload())
+
+    def load_resume_state(self, folder: str) -> None:
+        """Restore everything a checkpoint holds; a stock-Trainer checkpoint gives a warning and fresh state."""
+        try:
+            payload = load_geko_state(folder)
+        except FileNotFoundError:
+            logger.warning(
+                "Checkpoint %s has no GEKO state (saved by a stock Trainer?): GEKO starts from a fresh state; "
+                "the model, optimizer and schedule resume as usual.", folder)
+            return
+        saved, ours = payload.get("fingerprint") or {}, self.fingerprint
+        if saved != ours:
+            raise ValueError(
+                f"Checkpoint {folder} was saved for a different training dataset: its fingerprint is {saved}, the "
+                f"current dataset's is {ours}. Resume with the dataset it was trained on, or start a new run."
+            )
+        self.tracker.load_state_dict(payload["tracker"])
+        self.in_epoch = bool(payload["in_epoch"])
+        self.epoch_start_step = int(payload["epoch_start_step"])
+        self.schedule_total = payload.get("schedule_total")
+        p = payload["pending"]
+        self.pending = [(p["ids"], p["loss"], p["correct"].astype(bool), p["confidence"], p["tokens"],
+                         int(p["batches"]))] if len(p["ids"]) or int(p["batches"]) else []
+        self.restored = True
+
     def efficiency_report(self) -> dict:
         if self.tracker is None:
             raise RuntimeError("No GEKO report yet: call trainer.train() first.")
         return self.tracker.efficiency_report()
+
+
+def _concat_records(records: list[tuple]):
+    if not records:
+        z = np.zeros(0)
+        return z.astype(np.int64), z, z.astype(bool), z, z.astype(np.int64), 0
+    cols = [np.concatenate([r[i] for r in records]) for i in range(5)]
+    return (*cols, sum(int(r[5]) for r in records))
 
 
 def _log_payload(row: dict, tracker: GEKOTracker) -> dict:

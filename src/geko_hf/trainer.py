@@ -11,6 +11,7 @@ import torch
 from transformers import Trainer
 
 from .callback import GEKOCallback
+from .checkpoint import STATE_FILE, newest_complete_checkpoint
 from .ids import ID_COLUMN, IdCollator, with_ids
 from .sampler import GEKOSampler
 from .schedule import install_warp
@@ -43,9 +44,45 @@ class GEKOMixin:
 
     # -- schedule -----------------------------------------------------------------------------------
     def create_scheduler(self, num_training_steps, optimizer=None):
-        scheduler = super().create_scheduler(num_training_steps, optimizer)
-        self._geko_callback.schedule_warped = install_warp(self.lr_scheduler, num_training_steps)
+        cb = self._geko_callback
+        # On resume, rebuild the ORIGINAL schedule: HF recomputes num_training_steps from the resumed
+        # (shorter) epoch, but the warp anchors restored from scheduler.pt refer to the original length.
+        total = cb.schedule_total or num_training_steps
+        cb.schedule_total = total
+        scheduler = super().create_scheduler(total, optimizer)
+        cb.schedule_warped = install_warp(self.lr_scheduler, total)
         return scheduler
+
+    # -- checkpoints and resume ---------------------------------------------------------------------
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        if isinstance(resume_from_checkpoint, bool) and resume_from_checkpoint:
+            # HF takes the highest checkpoint-N even when a killed save left it incomplete.
+            resume_from_checkpoint = newest_complete_checkpoint(self.args.output_dir)
+            if resume_from_checkpoint is None:
+                raise ValueError(
+                    f"No complete checkpoint (with trainer_state.json and {STATE_FILE}) in output_dir "
+                    f"{self.args.output_dir!r} to resume from. Pass a checkpoint path, or train without resuming."
+                )
+        self._geko_callback.start_run(resume_from_checkpoint or None)
+        return super().train(resume_from_checkpoint, *args, **kwargs)
+
+    def save_model(self, output_dir=None, _internal_call=False):
+        super().save_model(output_dir, _internal_call)
+        # Inside _save_checkpoint this runs before trainer_state.json is written (the completeness marker).
+        self._geko_callback.save_state(output_dir or self.args.output_dir)
+
+    def _init_training_state(self, max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint,
+                             trial):
+        epochs_trained, steps_in_epoch = super()._init_training_state(
+            max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint, trial)
+        cb = self._geko_callback
+        if resume_from_checkpoint is not None and cb.restored:
+            # HF assumes equal epochs (epoch = global_step // steps_per_epoch); GEKO epochs shrink, so the
+            # checkpoint's own epoch counter and epoch start decide where to continue.
+            epochs_trained = cb.tracker.epoch
+            done = self.state.global_step - cb.epoch_start_step if cb.in_epoch else 0
+            steps_in_epoch = 0 if self.args.ignore_data_skip else done * self.args.gradient_accumulation_steps
+        return epochs_trained, steps_in_epoch
 
     # -- per-sample statistics ----------------------------------------------------------------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -54,12 +91,36 @@ class GEKOMixin:
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                         num_items_in_batch=num_items_in_batch)
         # The stock loss, unchanged; the statistics come from the SAME outputs, outside the autograd graph.
-        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        loss, outputs = self._loss_and_outputs(model, inputs, num_items_in_batch)
         cb = self._geko_callback
         with torch.no_grad():
-            stats = sample_stats(outputs, inputs, cb.compute_correctness, cb.compute_confidence)
+            stats = sample_stats(outputs, inputs, cb.compute_correctness, cb.compute_confidence, num_samples=len(ids))
         cb.buffer.add(ids, stats)
         return (loss, outputs) if return_outputs else loss
+
+    def _loss_and_outputs(self, model, inputs, num_items_in_batch):
+        """The parent's loss and the outputs of the forward pass it ran, without a second forward.
+
+        The stock `Trainer.compute_loss` hands its outputs back for free. A parent that overrides compute_loss may
+        not: TRL's SFTTrainer runs an EXTRA full-logits forward for `return_outputs=True` (its fused LM head builds
+        no logits). There the outputs are taken from the model call itself by a forward hook (the last call wins:
+        with compute_loss_func or label smoothing TRL runs a logits forward, then a fused one for its metrics).
+        """
+        parent = super().compute_loss
+        if getattr(parent, "__func__", None) is Trainer.compute_loss:
+            return parent(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        captured = []
+        handle = model.register_forward_hook(lambda _module, _args, out: captured.append(out))
+        try:
+            loss = parent(model, inputs, return_outputs=False, num_items_in_batch=num_items_in_batch)
+        finally:
+            handle.remove()
+        if not captured:
+            raise RuntimeError(
+                f"GEKO saw no call of the model inside {type(self).__name__}.compute_loss, so it has no outputs to take "
+                "per-sample statistics from. A compute_loss override must call `model(**inputs)`, not `model.forward`."
+            )
+        return loss, captured[-1]
 
     # -- the seed's conveniences --------------------------------------------------------------------
     def get_efficiency_report(self) -> dict:
