@@ -1,0 +1,161 @@
+"""GEKO state in HF checkpoints; resume continues exactly where training stopped (issue 4)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hf_helpers import make_args, tiny_gpt2, toy_lm_dataset
+from transformers import Trainer
+
+from geko_hf import GEKOTrainer
+from geko_hf.checkpoint import STATE_FILE, load_geko_state, newest_complete_checkpoint, save_geko_state
+
+EPOCHS = 6
+
+
+def _trainer(out_dir, ds=None, **kw):
+    args = make_args(Path(out_dir), num_train_epochs=EPOCHS, **kw)
+    args.output_dir = str(out_dir)
+    return GEKOTrainer(model=tiny_gpt2(), args=args, train_dataset=ds if ds is not None else toy_lm_dataset(
+        random_every=4))
+
+
+def _assert_same_run(a, b):
+    sa, sb = a._geko_callback.tracker.state.state_dict(), b._geko_callback.tracker.state.state_dict()
+    for name in sa:
+        np.testing.assert_array_equal(sa[name], sb[name], err_msg=name)
+    assert a._geko_callback.tracker.history == b._geko_callback.tracker.history
+    for (n, p), (_, q) in zip(a.model.named_parameters(), b.model.named_parameters()):
+        assert torch.equal(p, q), f"{n} differs after resume"
+    assert a.state.global_step == b.state.global_step
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("straight")
+    trainer = _trainer(out, save_strategy="steps", save_steps=1)
+    trainer.train()
+    return trainer, out
+
+
+def _step_inside(history, epoch_index, unit_steps=1):
+    """A global step strictly inside epoch `epoch_index` (0-based), from the per-epoch batch counts."""
+    start = sum(row["batches"] for row in history[:epoch_index])
+    assert history[epoch_index]["batches"] >= 2
+    return start + unit_steps
+
+
+@pytest.mark.parametrize("when", ["before_any_freeze", "after_epochs_shrank"])
+def test_resume_mid_epoch_is_bit_identical(straight_run, tmp_path, when):
+    a, out = straight_run
+    hist = a._geko_callback.tracker.history
+    if when == "before_any_freeze":
+        step = _step_inside(hist, 0, 3)
+    else:
+        shrunk = next(i for i, row in enumerate(hist) if row["batches"] < hist[0]["batches"])
+        step = _step_inside(hist, shrunk, 1)
+    ckpt = out / f"checkpoint-{step}"
+    payload = load_geko_state(str(ckpt))
+    assert payload["in_epoch"] and payload["geko_hf_version"] and payload["fingerprint"]["num_samples"] == 64
+    b = _trainer(tmp_path / "resumed", save_strategy="no")
+    b.train(resume_from_checkpoint=str(ckpt))
+    _assert_same_run(a, b)
+
+
+def test_resume_true_picks_newest_complete_checkpoint(tmp_path):
+    a = _trainer(tmp_path, save_strategy="steps", save_steps=5)
+    a.train()
+    last = newest_complete_checkpoint(str(tmp_path))
+    os.remove(os.path.join(last, "trainer_state.json"))  # as if a save was killed half-way
+    assert newest_complete_checkpoint(str(tmp_path)) != last
+    b = _trainer(tmp_path, save_strategy="no")
+    b.train(resume_from_checkpoint=True)
+    _assert_same_run(a, b)
+
+
+def test_different_dataset_is_refused_with_both_fingerprints(straight_run, tmp_path):
+    _, out = straight_run
+    other = toy_lm_dataset(n=64, random_every=4, seed=7)
+    b = _trainer(tmp_path, ds=other)
+    with pytest.raises(ValueError, match=r"different training dataset.*rows_sha1.*rows_sha1"):
+        b.train(resume_from_checkpoint=str(out / "checkpoint-3"))
+
+
+def test_stock_trainer_checkpoint_warns_and_starts_fresh(tmp_path, caplog):
+    args = make_args(tmp_path, num_train_epochs=1, save_strategy="steps", save_steps=4)
+    Trainer(model=tiny_gpt2(), args=args, train_dataset=toy_lm_dataset(random_every=4)).train()
+    b = _trainer(tmp_path / "geko")
+    with caplog.at_level(logging.WARNING, logger="geko_hf"):
+        b.train(resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-4"))
+    assert "has no GEKO state" in caplog.text and "fresh state" in caplog.text
+    assert b.state.global_step > 4 and b._geko_callback.tracker.history
+
+
+def test_state_from_newer_geko_hf_asks_to_upgrade(tmp_path):
+    save_geko_state(str(tmp_path), {"geko_hf_version": "99.0.0"})
+    path = tmp_path / STATE_FILE
+    with np.load(path) as z:
+        meta = json.loads(str(z["meta"]))
+    meta["format"] = 99
+    with open(path, "wb") as f:
+        np.savez(f, meta=np.array(json.dumps(meta)))
+    with pytest.raises(ValueError, match="newer geko_hf.*upgrade geko_hf"):
+        load_geko_state(str(tmp_path))
+
+
+def test_damaged_state_file_is_reported_not_loaded(tmp_path):
+    (tmp_path / STATE_FILE).write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ValueError, match="damaged"):
+        load_geko_state(str(tmp_path))
+
+
+_KILL_SCRIPT = """
+import sys; sys.path.insert(0, {tests!r})
+from pathlib import Path
+from hf_helpers import make_args, tiny_gpt2, toy_lm_dataset
+from geko_hf import GEKOTrainer
+out = Path({out!r})
+args = make_args(out, num_train_epochs=6, save_strategy="steps", save_steps=1)
+args.output_dir = str(out)
+t = GEKOTrainer(model=tiny_gpt2(), args=args, train_dataset=toy_lm_dataset(random_every=4))
+t.train(resume_from_checkpoint={resume})
+print("FINISHED", t.state.global_step, flush=True)
+"""
+
+
+def _script(out, resume):
+    return _KILL_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out), resume=resume)
+
+
+def test_sigkill_during_saves_then_resume(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    for kill_after in (3, 9):  # two kills, the second one in a resumed run
+        resume = "True" if newest_complete_checkpoint(str(tmp_path)) else "None"
+        proc = subprocess.Popen([sys.executable, "-c", _script(tmp_path, resume)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            if len(list(tmp_path.glob("checkpoint-*"))) >= kill_after:
+                break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    for folder in tmp_path.glob("checkpoint-*"):
+        if (folder / "trainer_state.json").exists():  # complete checkpoints always hold a loadable state
+            load_geko_state(str(folder))
+        elif (folder / STATE_FILE).exists():  # an incomplete one may hold ours, but never half of it
+            load_geko_state(str(folder))
+    done = subprocess.run([sys.executable, "-c", _script(tmp_path, "True")], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "FINISHED" in done.stdout
