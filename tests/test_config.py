@@ -34,7 +34,7 @@ SEED_DEFAULTS = dict(
     prune_frozen_after=0,
 )
 # geko_hf's own fields.
-GEKO_HF_DEFAULTS = dict(q_value_mode="auto", freeze_after_observations=1, q_value_init=0.5)
+GEKO_HF_DEFAULTS = dict(q_value_mode="auto", freeze_after_observations=1, q_value_init=0.5, quality_window=2)
 
 
 # -- defaults -----------------------------------------------------------------------------------------------
@@ -48,9 +48,9 @@ def test_geko_hf_defaults(name, value):
     assert getattr(GEKOConfig(), name) == value
 
 
-def test_every_field_has_a_known_default_and_help():
+def test_every_seed_field_exists_and_every_field_has_help():
     names = {f.name for f in dataclasses.fields(GEKOConfig)}
-    assert names == set(SEED_DEFAULTS) | set(GEKO_HF_DEFAULTS)
+    assert set(SEED_DEFAULTS) <= names
     for f in dataclasses.fields(GEKOConfig):
         assert f.metadata.get("help"), f"{f.name} has no help text"
 
@@ -86,8 +86,14 @@ def test_preset_values(preset, name, confidence, quality, weights):
     assert get_preset(name) == preset
 
 
-def test_seed_preset_is_defaults_with_seed_q_mode():
-    assert GEKO_SEED == GEKOConfig(q_value_mode="seed")
+@pytest.mark.parametrize("name, value", sorted(SEED_DEFAULTS.items()))
+def test_seed_preset_has_seed_defaults(name, value):
+    assert getattr(GEKO_SEED, name) == value
+
+
+def test_seed_preset_uses_seed_q_mode_and_window():
+    assert GEKO_SEED.q_value_mode == "seed"
+    assert GEKO_SEED.quality_window == 5  # gekolib: std of the last 5 losses
     assert get_preset("seed").effective_q_lr() == 0.1
 
 
@@ -180,6 +186,29 @@ def test_validate_positive_ints(name, bad):
         GEKOConfig(**{name: bad})
 
 
+@pytest.mark.parametrize("bad", [0, -1, 2.0, True])
+def test_validate_quality_window_int(bad):
+    with pytest.raises(ValueError, match=rf"`quality_window` must be an integer >= 1, got {re.escape(repr(bad))}"):
+        GEKOConfig(quality_window=bad)
+
+
+@pytest.mark.parametrize("bad", [6, 100])
+def test_validate_quality_window_max(bad):
+    with pytest.raises(ValueError, match=rf"`quality_window` must be in \[1, 5\], got {bad}"):
+        GEKOConfig(quality_window=bad)
+
+
+@pytest.mark.parametrize("ok", [1, 5])
+def test_quality_window_bounds_legal(ok):
+    assert GEKOConfig(quality_window=ok).quality_window == ok
+
+
+def test_validate_max_times_seen_fits_uint16():
+    assert GEKOConfig(max_times_seen=65535).max_times_seen == 65535
+    with pytest.raises(ValueError, match=r"`max_times_seen` must be <= 65535 \(stored as uint16\), got 65536"):
+        GEKOConfig(max_times_seen=65536)
+
+
 @pytest.mark.parametrize("bad", [-1, 0.5, None])
 def test_validate_prune_frozen_after(bad):
     with pytest.raises(ValueError, match=rf"`prune_frozen_after` must be an integer >= 0, got {re.escape(repr(bad))}"):
@@ -203,11 +232,6 @@ def test_validate_q_value_mode(bad):
         GEKOConfig(q_value_mode=bad)
 
 
-@pytest.mark.xfail(
-    reason="src bug: GEKOConfig.validate() does not check the bool fields; use_curriculum='false' (a truthy "
-    "string, e.g. from a YAML/JSON config) is accepted and switches the curriculum ON",
-    strict=True,
-)
 @pytest.mark.parametrize("name", ["use_curriculum", "log_bucket_stats"])
 def test_validate_bool_fields(name):
     with pytest.raises(ValueError, match=rf"`{name}`.*'false'"):

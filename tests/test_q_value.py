@@ -70,17 +70,44 @@ def test_quality_full_ring_population_std():
         np.testing.assert_allclose(quality(hist, np.full(16, seen, np.uint16)), expected, rtol=1e-6)
 
 
+def test_quality_window_uses_latest_losses_in_ring_order():
+    # 7 observations 1..7 written at slot n % 5: the ring is [6, 7, 3, 4, 5]; the latest two are 7 and 6.
+    hist = np.tile(np.array([6, 7, 3, 4, 5], np.float16), (16, 1))
+    seen = np.full(16, 7, np.uint16)
+    np.testing.assert_allclose(quality(hist, seen, window=2), 1.0 - 0.5)
+    np.testing.assert_allclose(quality(hist, seen, window=3), 1.0 - np.std([5, 6, 7]), rtol=1e-6)
+    np.testing.assert_allclose(quality(hist, seen, window=5), 1.0 - np.std([3, 4, 5, 6, 7]), rtol=1e-6)
+    np.testing.assert_allclose(quality(hist, seen, window=1), 1.0)
+    np.testing.assert_allclose(quality(hist, seen, window=99), quality(hist, seen))  # capped at K
+
+
+def test_quality_window_with_few_observations():
+    hist = np.zeros((16, HISTORY), np.float16)
+    hist[:, :3] = [1.0, 5.0, 3.0]
+    seen = np.full(16, 3, np.uint16)
+    np.testing.assert_allclose(quality(hist, seen, window=2), 1.0 - 1.0)  # (5, 3)
+    np.testing.assert_allclose(quality(hist, seen, window=5), 1.0 - np.std([1, 5, 3]), rtol=1e-6)
+
+
 def test_quality_std_of_last_5_through_state_ring_buffer():
     # 7 observations 1..7: the ring holds 3..7 (std sqrt(2)); 1 and 2 were overwritten.
-    st = SampleState(16)
+    st = SampleState(16, GEKOConfig(quality_window=5))
     ids = np.arange(16)
     for loss in range(1, 8):
         st.update(ids, np.full(16, float(loss)), np.ones(16, bool), np.full(16, 0.9))
     np.testing.assert_allclose(st.quality(), 1.0 - np.std([3, 4, 5, 6, 7]), rtol=1e-6)
 
 
-def test_quality_state_partial_ring():
+def test_quality_state_default_window_is_last_two():
     st = SampleState(16)
+    ids = np.arange(16)
+    for loss in (9.0, 1.0, 2.0):
+        st.update(ids, np.full(16, loss), np.ones(16, bool), np.full(16, 0.9))
+    np.testing.assert_allclose(st.quality(), 1.0 - 0.5)  # std(1, 2); the 9 is outside the window
+
+
+def test_quality_state_partial_ring():
+    st = SampleState(16, GEKOConfig(quality_window=5))
     st.update(np.arange(8), np.full(8, 2.0), np.ones(8, bool), np.full(8, 0.9))
     st.update(np.arange(4), np.full(4, 4.0), np.ones(4, bool), np.full(4, 0.9))
     q = st.quality()

@@ -147,6 +147,15 @@ def test_empty_update():
     assert (st.times_seen == 0).all()
 
 
+def test_tokens_recorded_and_clipped():
+    st = SampleState(N)
+    st.update([0, 1, 2], [0.1, 0.2, 0.3], [True] * 3, [0.9] * 3, tokens=[17, -5, 2**40])
+    assert list(st.tokens[:3]) == [17, 0, np.iinfo(np.uint32).max]
+    assert st.tokens.dtype == np.uint32
+    st.update([0], [0.1], [True], [0.9])  # no tokens given: left as they were
+    assert st.tokens[0] == 17
+
+
 def test_times_seen_saturates_at_uint16_max():
     st = SampleState(N)
     st.times_seen[0] = np.iinfo(np.uint16).max - 1

@@ -153,12 +153,6 @@ def test_direct_construction(tmp_path):
     assert args.geko_config == GEKOConfig(max_times_seen=3)
 
 
-@pytest.mark.xfail(
-    reason="src limitation (training_args.geko_config_from_args): only values that differ from GEKOConfig's "
-    "default override a preset, so a flag that restores a default on top of a preset is silently dropped "
-    "(--geko_preset aggressive --geko_use_curriculum true keeps the curriculum OFF)",
-    strict=True,
-)
 def test_preset_overridden_by_default_valued_flag(tmp_path):
     cfg = _parse(["--geko_preset", "aggressive", "--geko_use_curriculum", "true"], tmp_path).geko_config
     assert cfg.use_curriculum is True

@@ -19,3 +19,22 @@ from .trainer import GEKOMixin, GEKOTrainer  # noqa: E402
 from .training_args import GEKOArguments, GEKOTrainingArguments  # noqa: E402
 
 __all__ += ["GEKOCallback", "GEKOSampler", "GEKOMixin", "GEKOTrainer", "GEKOArguments", "GEKOTrainingArguments"]
+
+from .lora import apply_lora, is_peft_available  # noqa: E402  (peft itself is imported only when used)
+
+__all__ += ["apply_lora", "is_peft_available"]
+
+# TRL is an optional extra: the SFT names resolve on first use, so `import geko_hf` works without trl.
+_LAZY = {"GEKOSFTTrainer": "sft", "GEKOSFTConfig": "sft"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)  # ImportError names the extra
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])

@@ -67,6 +67,8 @@ class StatsBuffer:
 class GEKOCallback(TrainerCallback):
     """GEKO for the stock Trainer. Arguments as GEKOTrainer's: config, compute_correctness, compute_confidence."""
 
+    tracker_class = GEKOTracker  # the one extension point: benchmarks plug baseline selection policies here
+
     def __init__(self, config: GEKOConfig | None = None, compute_correctness=None, compute_confidence=None):
         self.explicit_config = config
         self.config: GEKOConfig | None = config
@@ -111,7 +113,7 @@ class GEKOCallback(TrainerCallback):
         args = trainer.args
         self.config = self.explicit_config or getattr(args, "geko_config", None) or GEKOConfig()
         world = max(args.world_size, 1)
-        self.tracker = GEKOTracker(
+        self.tracker = self.tracker_class(
             len(trainer.train_dataset), self.config,
             seed=args.data_seed if args.data_seed is not None else args.seed,
             num_epochs=math.ceil(args.num_train_epochs),

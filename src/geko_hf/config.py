@@ -82,7 +82,10 @@ class GEKOConfig:
     )
     freeze_after_observations: int = field(
         default=1,
-        metadata=_help("geko_hf. With q_value_mode='auto': observations needed before a sample may freeze."),
+        metadata=_help(
+            "geko_hf. With q_value_mode='auto': near-zero-loss observations after which a sample may freeze (an "
+            "upper bound: at loss ~0 it may take fewer)."
+        ),
     )
     q_value_init: float = field(default=0.5, metadata=_help("Initial Q-value of every sample."))
     quality_window: int = field(
@@ -101,6 +104,9 @@ class GEKOConfig:
     # -- validation ---------------------------------------------------------------------------------
     def validate(self) -> None:
         """Raise ValueError naming the field, the value and the valid range."""
+        for name in ("use_curriculum", "log_bucket_stats"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"`{name}` must be True or False, got {getattr(self, name)!r}.")
         for name in ("freeze_confidence", "focus_confidence", "min_q_for_freeze"):
             _check_range(name, getattr(self, name), 0.0, 1.0, low_open=True)
         _check_range("freeze_quality", self.freeze_quality, -math.inf, 1.0)

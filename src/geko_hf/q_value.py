@@ -10,7 +10,7 @@ def q_update(q, loss, lr, loss_scale):
 
     Examples (lr 0.1, scale 10, from 0.5): loss 0 -> 0.55, loss 5 -> 0.50, loss >= 10 -> 0.45.
     """
-    target = 1.0 - np.minimum(np.asarray(loss, dtype=np.float64) / loss_scale, 1.0)
+    target = 1.0 - np.clip(np.asarray(loss, dtype=np.float64) / loss_scale, 0.0, 1.0)  # negative losses: Q <= 1
     return ((1.0 - lr) * np.asarray(q, dtype=np.float64) + lr * target).astype(np.float32)
 
 
@@ -23,12 +23,17 @@ def quality(history: np.ndarray, n_seen: np.ndarray, window: int | None = None) 
     k = history.shape[1]
     window = k if window is None else min(int(window), k)
     n_seen = np.asarray(n_seen, dtype=np.int64)
-    filled = np.minimum(n_seen, window)
-    lag = np.arange(window)[None, :]  # 0 = latest observation
-    slots = (n_seen[:, None] - 1 - lag) % k
-    valid = lag < filled[:, None]
-    h = np.where(valid, np.take_along_axis(history, slots, axis=1).astype(np.float64), 0.0)
-    denom = np.maximum(filled, 1).astype(np.float64)
-    mean = h.sum(1) / denom
-    var = np.where(valid, (h - mean[:, None]) ** 2, 0.0).sum(1) / denom
-    return np.where(filled > 0, 1.0 - np.sqrt(var), 0.0).astype(np.float32)
+    filled = np.minimum(n_seen, window).astype(np.float32)
+    # One pass per ring slot in float32, no [N, window] gather: 10M samples stay well under a second.
+    # Slot j holds the observation `lag` = (n_seen - 1 - j) mod K steps back; it counts if lag < filled.
+    lags = [(n_seen - 1 - j) % k for j in range(k)]
+    valid = [lag < filled for lag in lags]
+    total = np.zeros(len(n_seen), dtype=np.float32)
+    for j in range(k):
+        total += np.where(valid[j], history[:, j], 0).astype(np.float32)
+    denom = np.maximum(filled, 1.0)
+    mean = total / denom
+    var = np.zeros_like(mean)
+    for j in range(k):
+        var += np.where(valid[j], (history[:, j].astype(np.float32) - mean) ** 2, 0.0)
+    return np.where(filled > 0, 1.0 - np.sqrt(var / denom), 0.0).astype(np.float32)

@@ -11,6 +11,7 @@ from .q_value import q_update, quality
 HISTORY = 5  # losses kept for `quality` (gekolib: std of the last 5 losses; the max quality_window)
 STATE_VERSION = 1
 _MAX_SEEN = np.iinfo(np.uint16).max
+_F32_MAX = float(np.finfo(np.float32).max)
 _F16_MAX = 6.0e4  # losses are stored as float16 in the history ring; clip below its max (65504)
 
 # name -> (dtype, extra shape). The explicit list is what state_dict() saves and load_state_dict() checks.
@@ -62,7 +63,9 @@ class SampleState:
             raise IndexError(f"sample id {bad} is outside the state's range [0, {self.num_samples}).")
         if tokens is not None:
             self.tokens[ids] = np.asarray(tokens, dtype=np.int64).reshape(-1).clip(0, np.iinfo(np.uint32).max)
-        keep = np.isfinite(losses) & np.isfinite(confidence)
+        # float32 storage: a finite float64 beyond float32's range would become inf; treat it as non-finite
+        keep = (np.abs(losses) < _F32_MAX) & np.isfinite(confidence)
+        confidence = np.clip(confidence, 0.0, 1.0)  # user-supplied confidences may stray outside [0, 1]
         ids, losses, correct, confidence = ids[keep], losses[keep], correct[keep], confidence[keep]
         for rows in _occurrence_rounds(ids):
             self._apply(ids[rows], losses[rows], correct[rows], confidence[rows])

@@ -36,13 +36,15 @@ class GEKOTracker:
     def plan(self, epoch: int) -> np.ndarray:
         """The epoch's sample ids in order; computed once per epoch from the state at that time, then fixed."""
         if epoch not in self._plans:
-            _, weights = self.phase_and_weights(epoch)
-            s = self.state
-            self._plans[epoch] = plan_epoch(
-                s.bucket, s.pruned, s.times_seen, weights, self.config.max_times_seen,
-                seed=self.seed, epoch=epoch, unit=self.unit,
-            )
+            self._plans[epoch] = self.make_plan(epoch)
         return self._plans[epoch]
+
+    def make_plan(self, epoch: int) -> np.ndarray:
+        """GEKO's selection step. (Baselines in benchmarks/ subclass the tracker and replace only this.)"""
+        _, weights = self.phase_and_weights(epoch)
+        s = self.state
+        return plan_epoch(s.bucket, s.pruned, s.times_seen, weights, self.config.max_times_seen,
+                          seed=self.seed, epoch=epoch, unit=self.unit)
 
     def set_plan(self, epoch: int, plan) -> None:
         """Install a saved plan (resume): the resumed epoch must replay exactly what the checkpoint planned."""

@@ -117,8 +117,9 @@ class GEKOMixin:
             handle.remove()
         if not captured:
             raise RuntimeError(
-                f"GEKO saw no call of the model inside {type(self).__name__}.compute_loss, so it has no outputs to take "
-                "per-sample statistics from. A compute_loss override must call `model(**inputs)`, not `model.forward`."
+                f"GEKO saw no call of the model inside {type(self).__name__}.compute_loss, so it has no outputs to "
+                "take per-sample statistics from. A compute_loss override must call `model(**inputs)`, not "
+                "`model.forward`."
             )
         return loss, captured[-1]
 

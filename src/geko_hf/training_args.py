@@ -18,15 +18,16 @@ PREFIX = "geko_"
 
 
 def _config_fields():
+    """One `geko_<name>` field per GEKOConfig field. Defaults are None ("not set"), so a flag that restores a
+    default on top of a preset still applies; the help text states the real default."""
     hints = typing.get_type_hints(GEKOConfig)
+    defaults = GEKOConfig()
     out = []
     for f in dataclasses.fields(GEKOConfig):
-        default = (
-            field(default_factory=f.default_factory, metadata=dict(f.metadata))
-            if f.default_factory is not dataclasses.MISSING
-            else field(default=f.default, metadata=dict(f.metadata))
-        )
-        out.append((PREFIX + f.name, hints[f.name], default))
+        shown = getattr(defaults, f.name)
+        shown = " ".join(f"{x:g}" for x in shown) if isinstance(shown, list) else shown
+        meta = {"help": f"{f.metadata['help']} Default: {shown}."}
+        out.append((PREFIX + f.name, typing.Optional[hints[f.name]], field(default=None, metadata=meta)))
     return out
 
 
@@ -36,8 +37,8 @@ _PRESET_FIELD = (
     field(
         default=None,
         metadata={
-            "help": f"Start from a named GEKO preset ({', '.join(sorted(PRESETS))}); any geko_ field set to a "
-            "non-default value overrides it."
+            "help": f"Start from a named GEKO preset ({', '.join(sorted(PRESETS))}); any geko_ field given "
+            "overrides it."
         },
     ),
 )
@@ -47,13 +48,12 @@ GEKOArguments.__doc__ = "The GEKO fields as a dataclass mixin (`geko_<GEKOConfig
 
 
 def geko_config_from_args(args) -> GEKOConfig:
-    """Build the GEKOConfig an argument object describes: the preset (or defaults), then non-default fields."""
+    """Build the GEKOConfig an argument object describes: the preset (or defaults), then every field set."""
     base = get_preset(args.geko_preset) if getattr(args, "geko_preset", None) else GEKOConfig()
-    defaults = GEKOConfig()
     changes = {}
     for f in dataclasses.fields(GEKOConfig):
-        value = getattr(args, PREFIX + f.name, getattr(defaults, f.name))
-        if value != getattr(defaults, f.name):
+        value = getattr(args, PREFIX + f.name, None)
+        if value is not None:
             changes[f.name] = list(value) if isinstance(value, tuple) else value
     try:
         return base.replace(**changes)

