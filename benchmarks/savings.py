@@ -36,8 +36,8 @@ from geko_hf import GEKOConfig, GEKOTrainer, get_preset  # noqa: E402
 # -- workloads: constants at the top ---------------------------------------------------------------------
 MINILM = dict(n_train=2000, n_eval=500, max_length=64, epochs=3, batch=32, lr=5e-5, warmup=20)
 SMOLLM = dict(n_per_level=120, n_eval_per_level=40, epochs=3, batch=16, lr=5e-5, warmup=10)
-ARMS = ["geko", "full", "random", "infobatch", "geko_seed", "aggressive", "balanced", "conservative"]
-CONFIGS = {"geko": GEKOConfig(), "geko_seed": get_preset("seed"), "aggressive": get_preset("aggressive"),
+ARMS = ["geko", "full", "random", "infobatch", "geko_weighted", "geko_seed", "aggressive", "balanced", "conservative"]
+CONFIGS = {"geko": GEKOConfig(), "geko_weighted": GEKOConfig(epoch_budget="weighted"), "geko_seed": get_preset("seed"), "aggressive": get_preset("aggressive"),
            "balanced": get_preset("balanced"), "conservative": get_preset("conservative")}
 BF16 = "avx512_bf16" in open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else False
 RESULTS = os.path.join(os.path.dirname(__file__), "results")

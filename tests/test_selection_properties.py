@@ -254,3 +254,13 @@ def test_update_loss_beyond_float32_range():
     s = SampleState(4)
     s.update([0], [1e39], [False], [0.2])
     assert np.isfinite(s.loss).all()
+
+
+def test_weighted_budget_gives_light_a_fraction_and_never_exceeds_active():
+    b = np.array([FREEZE, LIGHT, LIGHT, FOCUS, FOCUS, HARD] * 10, dtype=np.uint8)
+    z, t = np.zeros(60, bool), np.zeros(60, np.uint16)
+    active = plan_epoch(b, z, t, (2, 3, 1), 50, seed=0, epoch=1, budget_mode="active")
+    weighted = plan_epoch(b, z, t, (2, 3, 1), 50, seed=0, epoch=1, budget_mode="weighted")
+    assert len(active) == 50  # one pass per non-FREEZE sample
+    assert len(weighted) == round(20 * 1 / 3 + 20 + 10 * 2 / 3)  # LIGHT 1/3, FOCUS 1, HARD 2/3 of a pass
+    assert not np.isin(weighted, np.flatnonzero(b == FREEZE)).any()

@@ -6,7 +6,7 @@ import typing
 import pytest
 from transformers import HfArgumentParser
 
-from geko_hf.config import PRESETS, Q_VALUE_MODES, GEKOConfig, get_preset
+from geko_hf.config import PRESETS, Q_VALUE_MODES, BUDGET_MODES, GEKOConfig, get_preset
 from geko_hf.training_args import GEKOTrainingArguments
 
 FIELDS = dataclasses.fields(GEKOConfig)
@@ -34,6 +34,9 @@ def _non_default(f: dataclasses.Field):
         return [str(x) for x in value], value
     if f.name == "q_value_mode":
         value = next(m for m in Q_VALUE_MODES if m != default)
+        return [value], value
+    if f.name == "epoch_budget":
+        value = next(m for m in BUDGET_MODES if m != default)
         return [value], value
     raise AssertionError(f"no non-default CLI value for new GEKOConfig field {f.name!r} ({hint}); add one here")
 

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 Q_VALUE_MODES = ("auto", "seed")
+BUDGET_MODES = ("active", "weighted")
 
 
 def _help(text: str) -> dict:
@@ -88,6 +89,14 @@ class GEKOConfig:
         ),
     )
     q_value_init: float = field(default=0.5, metadata=_help("Initial Q-value of every sample."))
+    epoch_budget: str = field(
+        default="active",
+        metadata=_help(
+            "geko_hf. Passes an epoch plans: 'active' = one per non-FREEZE sample (weights only move passes between "
+            "buckets); 'weighted' = each sample's weight relative to FOCUS (LIGHT samples get a fraction of a pass), "
+            "never more than 'active'."
+        ),
+    )
     quality_window: int = field(
         default=2,
         metadata=_help(
@@ -133,6 +142,8 @@ class GEKOConfig:
                 f"`bucket_weights` must be three finite non-negative numbers (HARD, FOCUS, LIGHT) with a positive "
                 f"sum, got {w}. Example: bucket_weights=(3, 1, 0)."
             )
+        if self.epoch_budget not in BUDGET_MODES:
+            raise ValueError(f"`epoch_budget` must be one of {BUDGET_MODES}, got {self.epoch_budget!r}.")
         if self.q_value_mode not in Q_VALUE_MODES:
             raise ValueError(f"`q_value_mode` must be one of {Q_VALUE_MODES}, got {self.q_value_mode!r}.")
 

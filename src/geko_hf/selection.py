@@ -23,7 +23,7 @@ def sample_weights(buckets, pruned, times_seen, weights, max_times_seen) -> np.n
 
 
 def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: int, epoch: int,
-               unit: int = 1) -> np.ndarray:
+               unit: int = 1, budget_mode: str = "active") -> np.ndarray:
     """Sample ids to train on this epoch, in order; its length is a multiple of `unit`.
 
     Deterministic in (seed, epoch, state): a private generator seeded by (seed, epoch), no global RNG.
@@ -38,7 +38,7 @@ def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: in
         w = w / w.max()  # scale first: huge (finite) weights must not overflow the sum
     if trainable.any() and w.sum() == 0:
         w = trainable.astype(np.float64)  # e.g. only LIGHT left at PEAK (weight 0): keep training, uniformly
-    budget = int(trainable.sum())
+    budget = _budget(budget_mode, trainable, buckets, weights)
     if budget == 0:
         return np.zeros(0, dtype=np.int64)
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch)])
@@ -46,6 +46,22 @@ def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: in
     plan = np.repeat(np.arange(len(buckets), dtype=np.int64), counts)
     rng.shuffle(plan)
     return _fit_to_unit(plan, trainable, remaining - counts, unit, rng)
+
+
+def _budget(mode, trainable, buckets, weights) -> int:
+    """Passes this epoch. 'active': one per trainable sample (only FREEZE, pruned and exhausted samples save
+    compute; weights move passes between buckets). 'weighted': each trainable sample costs its weight relative
+    to FOCUS (FOCUS 1 pass, LIGHT at weight 1 vs FOCUS 3 a third of one), capped at 'active', so LIGHT samples
+    really get little and the saving grows with them."""
+    n_trainable = int(trainable.sum())
+    if mode == "active" or n_trainable == 0:
+        return n_trainable
+    hard, focus, light = (float(x) for x in weights)
+    ref = focus if focus > 0 else max(hard, focus, light)
+    per_bucket = np.zeros(4)
+    per_bucket[HARD], per_bucket[FOCUS], per_bucket[LIGHT] = hard / ref, focus / ref, light / ref
+    cost = float(np.bincount(buckets[trainable], minlength=4) @ per_bucket)
+    return int(min(n_trainable, max(round(cost), 1)))
 
 
 def _systematic_counts(weights: np.ndarray, budget: int, rng) -> np.ndarray:

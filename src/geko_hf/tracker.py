@@ -44,7 +44,7 @@ class GEKOTracker:
         _, weights = self.phase_and_weights(epoch)
         s = self.state
         return plan_epoch(s.bucket, s.pruned, s.times_seen, weights, self.config.max_times_seen,
-                          seed=self.seed, epoch=epoch, unit=self.unit)
+                          seed=self.seed, epoch=epoch, unit=self.unit, budget_mode=self.config.epoch_budget)
 
     def set_plan(self, epoch: int, plan) -> None:
         """Install a saved plan (resume): the resumed epoch must replay exactly what the checkpoint planned."""
