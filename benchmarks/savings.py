@@ -36,8 +36,9 @@ from geko_hf import GEKOConfig, GEKOTrainer, get_preset  # noqa: E402
 # -- workloads: constants at the top ---------------------------------------------------------------------
 MINILM = dict(n_train=2000, n_eval=500, max_length=64, epochs=3, batch=32, lr=5e-5, warmup=20)
 SMOLLM = dict(n_per_level=120, n_eval_per_level=40, epochs=3, batch=16, lr=5e-5, warmup=10)
-ARMS = ["geko", "full", "random", "infobatch", "geko_weighted", "geko_seed", "aggressive", "balanced", "conservative"]
-CONFIGS = {"geko": GEKOConfig(), "geko_weighted": GEKOConfig(epoch_budget="weighted"), "geko_seed": get_preset("seed"), "aggressive": get_preset("aggressive"),
+ARMS = ["geko", "full", "random", "infobatch", "geko_active"]  # every seed
+SEED0_ARMS = ["geko_seed", "aggressive", "balanced", "conservative"]  # first seed only (time)
+CONFIGS = {"geko": GEKOConfig(), "geko_active": GEKOConfig(epoch_budget="active"), "geko_seed": get_preset("seed"), "aggressive": get_preset("aggressive"),
            "balanced": get_preset("balanced"), "conservative": get_preset("conservative")}
 BF16 = "avx512_bf16" in open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else False
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
@@ -268,15 +269,22 @@ def main():
     p.add_argument("--workload", choices=["minilm", "smollm"], default="minilm")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--arms", nargs="+", default=ARMS)
+    p.add_argument("--seed0-arms", nargs="*", default=SEED0_ARMS)
     p.add_argument("--no-waste", action="store_true")
+    p.add_argument("--quick", action="store_true", help="tiny sizes, to check the script end to end")
+    p.add_argument("--tag", default="", help="suffix of the results files")
     a = p.parse_args()
+    if a.quick:
+        MINILM.update(n_train=128, n_eval=64, epochs=2)
+        SMOLLM.update(n_per_level=16, n_eval_per_level=8, epochs=2)
     torch.set_num_threads(os.cpu_count() or 1)
     os.makedirs(RESULTS, exist_ok=True)
     runs = []
     for seed in a.seeds:
         geko = run_arm(a.workload, "geko", seed)
         runs.append(geko)
-        for arm in [x for x in a.arms if x != "geko"]:
+        extra = a.seed0_arms if seed == a.seeds[0] else []
+        for arm in [x for x in a.arms + extra if x != "geko"]:
             runs.append(run_arm(a.workload, arm, seed, budget=geko["per_epoch_passes"]))
     waste = None
     if not a.no_waste:
@@ -287,7 +295,7 @@ def main():
     meta = {"workload": a.workload, "seeds": a.seeds, "bf16": BF16, "torch": torch.__version__,
             "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}",
             "date": time.strftime("%Y-%m-%d"), "config": MINILM if a.workload == "minilm" else SMOLLM, "waste": waste}
-    base = os.path.join(RESULTS, f"savings_{a.workload}")
+    base = os.path.join(RESULTS, f"savings_{a.workload}{a.tag}")
     with open(base + ".json", "w") as f:
         json.dump({"meta": meta, "summary": summary, "runs": runs}, f, indent=1)
     with open(base + ".md", "w") as f:

@@ -22,6 +22,8 @@ from geko_hf.checkpoint import STATE_FILE, load_geko_state, newest_complete_chec
 
 EPOCHS = 6
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _trainer(out_dir, ds=None, **kw):
     args = make_args(Path(out_dir), num_train_epochs=EPOCHS, **kw)

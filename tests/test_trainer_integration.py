@@ -14,6 +14,8 @@ from geko_hf import FREEZE, GEKOCallback, GEKOConfig, GEKOTrainer
 from geko_hf.ids import ID_COLUMN
 from geko_hf.stats import sample_stats
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _train(tmp_path, path="trainer", model=None, ds=None, callbacks=(), config=None, **kw):
     model = model or tiny_gpt2()

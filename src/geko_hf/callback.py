@@ -156,8 +156,11 @@ class GEKOCallback(TrainerCallback):
         if not self.in_epoch:  # (in_epoch is already True when resuming mid-epoch: keep the saved start)
             self.epoch_start_step = state.global_step
         self.in_epoch = True
-        remaining_epochs = max(tracker.num_epochs - epoch - 1, 0)
-        end_step = self.epoch_start_step + self.steps_this_epoch * (1 + remaining_epochs)
+        # later epochs: projected from today's buckets, at least one step each (so HF's own max_steps check
+        # never ends the run early); re-projected at every epoch start, exact in the last epoch.
+        future = sum(max(tracker.projected_length(e) // tracker.unit, 1)
+                     for e in range(epoch + 1, tracker.num_epochs))
+        end_step = self.epoch_start_step + self.steps_this_epoch + future
         if args.max_steps <= 0:
             state.max_steps = end_step
             if self.schedule_warped:

@@ -90,7 +90,7 @@ class GEKOConfig:
     )
     q_value_init: float = field(default=0.5, metadata=_help("Initial Q-value of every sample."))
     epoch_budget: str = field(
-        default="active",
+        default="weighted",
         metadata=_help(
             "geko_hf. Passes an epoch plans: 'active' = one per non-FREEZE sample (weights only move passes between "
             "buckets); 'weighted' = each sample's weight relative to FOCUS (LIGHT samples get a fraction of a pass), "
@@ -202,7 +202,7 @@ GEKO_CONSERVATIVE = GEKOConfig(
     freeze_confidence=0.80, freeze_quality=0.75, bucket_weights=[2, 2, 1], use_curriculum=False
 )
 # The seed's own defaults, literally (no geko_hf improvement): for side-by-side comparisons.
-GEKO_SEED = GEKOConfig(q_value_mode="seed", quality_window=5)
+GEKO_SEED = GEKOConfig(q_value_mode="seed", quality_window=5, epoch_budget="active")
 
 PRESETS = {
     "default": GEKOConfig(),

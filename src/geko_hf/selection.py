@@ -32,7 +32,7 @@ def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: in
     buckets = np.asarray(buckets)
     pruned = np.asarray(pruned, dtype=bool)
     remaining = np.maximum(int(max_times_seen) - np.asarray(times_seen, dtype=np.int64), 0)
-    trainable = (buckets != FREEZE) & ~pruned & (remaining > 0)
+    trainable = _trainable(buckets, pruned, remaining)
     w = sample_weights(buckets, pruned, times_seen, weights, max_times_seen)
     if w.max(initial=0.0) > 0:
         w = w / w.max()  # scale first: huge (finite) weights must not overflow the sum
@@ -46,6 +46,19 @@ def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: in
     plan = np.repeat(np.arange(len(buckets), dtype=np.int64), counts)
     rng.shuffle(plan)
     return _fit_to_unit(plan, trainable, remaining - counts, unit, rng)
+
+
+def _trainable(buckets, pruned, remaining):
+    return (buckets != FREEZE) & ~pruned & (remaining > 0)
+
+
+def planned_length(buckets, pruned, times_seen, weights, max_times_seen, *, unit: int = 1,
+                   budget_mode: str = "active") -> int:
+    """How long plan_epoch's plan would be for this state and these weights (without drawing it)."""
+    remaining = np.maximum(int(max_times_seen) - np.asarray(times_seen, dtype=np.int64), 0)
+    budget = _budget(budget_mode, _trainable(np.asarray(buckets), np.asarray(pruned, bool), remaining),
+                     np.asarray(buckets), weights)
+    return budget - budget % unit if budget >= unit else (unit if budget else 0)
 
 
 def _budget(mode, trainable, buckets, weights) -> int:

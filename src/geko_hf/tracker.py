@@ -10,7 +10,7 @@ import numpy as np
 from . import curriculum
 from .buckets import BUCKET_NAMES, counts
 from .config import GEKOConfig
-from .selection import plan_epoch
+from .selection import plan_epoch, planned_length
 from .state import SampleState
 
 
@@ -45,6 +45,15 @@ class GEKOTracker:
         s = self.state
         return plan_epoch(s.bucket, s.pruned, s.times_seen, weights, self.config.max_times_seen,
                           seed=self.seed, epoch=epoch, unit=self.unit, budget_mode=self.config.epoch_budget)
+
+    def projected_length(self, epoch: int) -> int:
+        """Estimated plan length of a FUTURE epoch: today's buckets under that epoch's phase weights.
+
+        Used to stretch the LR schedule; only the current epoch's length is exact (buckets will move)."""
+        _, weights = self.phase_and_weights(epoch)
+        s = self.state
+        return planned_length(s.bucket, s.pruned, s.times_seen, weights, self.config.max_times_seen,
+                              unit=self.unit, budget_mode=self.config.epoch_budget)
 
     def set_plan(self, epoch: int, plan) -> None:
         """Install a saved plan (resume): the resumed epoch must replay exactly what the checkpoint planned."""

@@ -71,6 +71,17 @@ class GEKOMixin:
         # Inside _save_checkpoint this runs before trainer_state.json is written (the completeness marker).
         self._geko_callback.save_state(output_dir or self.args.output_dir)
 
+    def set_initial_training_values(self, args, dataloader):
+        values = list(super().set_initial_training_values(args, dataloader))
+        # HF sizes every epoch like the first epoch of this train() call and silently drops the batches of a
+        # longer one. After a resume that first epoch may be a short GEKO epoch: size epochs by the largest
+        # possible plan (every sample once) instead; shorter epochs just end early.
+        tracker = self._geko_callback.tracker
+        longest = tracker.num_samples // tracker.unit
+        if args.max_steps <= 0 and values[1] < longest:
+            values[1], values[5] = longest, longest * args.gradient_accumulation_steps
+        return tuple(values)
+
     def _init_training_state(self, max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint,
                              trial):
         epochs_trained, steps_in_epoch = super()._init_training_state(
