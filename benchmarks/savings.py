@@ -36,9 +36,9 @@ from geko_hf import GEKOConfig, GEKOTrainer, get_preset  # noqa: E402
 # -- workloads: constants at the top ---------------------------------------------------------------------
 MINILM = dict(n_train=2000, n_eval=500, max_length=64, epochs=3, batch=32, lr=5e-5, warmup=20)
 SMOLLM = dict(n_per_level=120, n_eval_per_level=40, epochs=3, batch=16, lr=5e-5, warmup=10)
-ARMS = ["geko", "full", "random", "infobatch", "geko_active"]  # every seed
-SEED0_ARMS = ["geko_seed", "aggressive", "balanced", "conservative"]  # first seed only (time)
-CONFIGS = {"geko": GEKOConfig(), "geko_active": GEKOConfig(epoch_budget="active"), "geko_seed": get_preset("seed"), "aggressive": get_preset("aggressive"),
+ARMS = ["geko", "full", "random", "infobatch", "geko_curriculum"]  # every seed
+SEED0_ARMS = ["geko_weighted", "geko_seed", "aggressive", "balanced", "conservative"]  # first seed only (time)
+CONFIGS = {"geko": GEKOConfig(), "geko_curriculum": GEKOConfig(use_curriculum=True), "geko_weighted": GEKOConfig(epoch_budget="weighted", use_curriculum=True), "geko_seed": get_preset("seed"), "aggressive": get_preset("aggressive"),
            "balanced": get_preset("balanced"), "conservative": get_preset("conservative")}
 BF16 = "avx512_bf16" in open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else False
 RESULTS = os.path.join(os.path.dirname(__file__), "results")

@@ -14,6 +14,7 @@ from geko_hf.config import (
     GEKO_CONSERVATIVE,
     GEKO_SEED,
     PRESETS,
+    GEKO_SEED,
     GEKOConfig,
     get_preset,
 )
@@ -34,13 +35,22 @@ SEED_DEFAULTS = dict(
     prune_frozen_after=0,
 )
 # geko_hf's own fields.
-GEKO_HF_DEFAULTS = dict(q_value_mode="auto", freeze_after_observations=1, q_value_init=0.5, quality_window=2)
+GEKO_HF_DEFAULTS = dict(q_value_mode="auto", freeze_after_observations=1, q_value_init=0.5, quality_window=2,
+                        epoch_budget="active")
+# Where geko_hf's default departs from gekolib's, on measurement (README, "Performance"); GEKO_SEED keeps gekolib's.
+CHANGED_DEFAULTS = dict(bucket_weights=[1.0, 1.0, 1.0], use_curriculum=False)
 
 
 # -- defaults -----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name, value", sorted(SEED_DEFAULTS.items()))
-def test_default_equals_seed(name, value):
-    assert getattr(GEKOConfig(), name) == value
+def test_default_equals_seed_unless_changed_on_measurement(name, value):
+    assert getattr(GEKOConfig(), name) == CHANGED_DEFAULTS.get(name, value)
+
+
+@pytest.mark.parametrize("name, value", sorted(SEED_DEFAULTS.items()))
+def test_seed_preset_is_gekolib_literally(name, value):
+    assert getattr(GEKO_SEED, name) == value
+    assert GEKO_SEED.q_value_mode == "seed" and GEKO_SEED.quality_window == 5
 
 
 @pytest.mark.parametrize("name, value", sorted(GEKO_HF_DEFAULTS.items()))
@@ -58,7 +68,7 @@ def test_every_seed_field_exists_and_every_field_has_help():
 def test_bucket_weights_default_is_not_shared():
     a, b = GEKOConfig(), GEKOConfig()
     a.bucket_weights[0] = 99.0
-    assert b.bucket_weights == [3.0, 1.0, 0.0]
+    assert b.bucket_weights == [1.0, 1.0, 1.0]
 
 
 def test_bucket_weights_coerced_to_float_list():
@@ -267,7 +277,7 @@ def test_to_dict_is_a_copy():
     cfg = GEKOConfig()
     d = cfg.to_dict()
     d["bucket_weights"][0] = 7.0
-    assert cfg.bucket_weights == [3.0, 1.0, 0.0]
+    assert cfg.bucket_weights == [1.0, 1.0, 1.0]
 
 
 def test_from_dict_ignores_unknown_keys():

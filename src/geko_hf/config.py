@@ -44,15 +44,19 @@ class GEKOConfig:
         metadata=_help("Confidence split of wrong samples: <= this is FOCUS (still learning), above is HARD."),
     )
     bucket_weights: list[float] = field(
-        default_factory=lambda: [3.0, 1.0, 0.0],
+        default_factory=lambda: [1.0, 1.0, 1.0],
         metadata=_help(
             "Sampling weights (HARD, FOCUS, LIGHT) used when use_curriculum is off. FREEZE is always 0. "
-            "On the CLI: three numbers, e.g. --geko_bucket_weights 3 1 0."
+            "gekolib: 3 1 0; geko_hf's default 1 1 1 only skips mastered samples (a LIGHT weight of 0 trains on "
+            "wrong samples alone and measurably wrecks accuracy, see README). On the CLI: --geko_bucket_weights 3 1 0."
         ),
     )
     use_curriculum: bool = field(
-        default=True,
-        metadata=_help("Mountain curriculum: per-phase (HARD, FOCUS, LIGHT) weights replace bucket_weights."),
+        default=False,
+        metadata=_help(
+            "Mountain curriculum: per-phase (HARD, FOCUS, LIGHT) weights replace bucket_weights. gekolib: on; "
+            "geko_hf's default is off (its PEAK phase, LIGHT weight 0, wrecks accuracy in short fine-tunes)."
+        ),
     )
     q_value_lr: float = field(default=0.1, metadata=_help("EMA rate of the per-sample Q-value update."))
     min_q_for_freeze: float = field(
@@ -90,7 +94,7 @@ class GEKOConfig:
     )
     q_value_init: float = field(default=0.5, metadata=_help("Initial Q-value of every sample."))
     epoch_budget: str = field(
-        default="weighted",
+        default="active",
         metadata=_help(
             "geko_hf. Passes an epoch plans: 'active' = one per non-FREEZE sample (weights only move passes between "
             "buckets); 'weighted' = each sample's weight relative to FOCUS (LIGHT samples get a fraction of a pass), "
@@ -202,7 +206,8 @@ GEKO_CONSERVATIVE = GEKOConfig(
     freeze_confidence=0.80, freeze_quality=0.75, bucket_weights=[2, 2, 1], use_curriculum=False
 )
 # The seed's own defaults, literally (no geko_hf improvement): for side-by-side comparisons.
-GEKO_SEED = GEKOConfig(q_value_mode="seed", quality_window=5, epoch_budget="active")
+GEKO_SEED = GEKOConfig(q_value_mode="seed", quality_window=5, epoch_budget="active", use_curriculum=True,
+                       bucket_weights=[3, 1, 0])
 
 PRESETS = {
     "default": GEKOConfig(),
