@@ -36,8 +36,8 @@ from geko_hf import GEKOConfig, GEKOTrainer, get_preset  # noqa: E402
 # -- workloads: constants at the top ---------------------------------------------------------------------
 MINILM = dict(n_train=2000, n_eval=500, max_length=64, epochs=3, batch=32, lr=5e-5, warmup=20)
 SMOLLM = dict(n_per_level=120, n_eval_per_level=40, epochs=3, batch=16, lr=5e-5, warmup=10)
-ARMS = ["geko", "full", "random", "infobatch", "geko_curriculum"]  # every seed
-SEED0_ARMS = ["geko_weighted", "geko_seed", "aggressive", "balanced", "conservative"]  # first seed only (time)
+ARMS = ["geko", "full", "random", "infobatch"]  # every seed
+SEED0_ARMS = ["geko_curriculum", "geko_seed", "aggressive", "geko_weighted", "balanced", "conservative"]  # seed 0
 CONFIGS = {"geko": GEKOConfig(), "geko_curriculum": GEKOConfig(use_curriculum=True), "geko_weighted": GEKOConfig(epoch_budget="weighted", use_curriculum=True), "geko_seed": get_preset("seed"), "aggressive": get_preset("aggressive"),
            "balanced": get_preset("balanced"), "conservative": get_preset("conservative")}
 BF16 = "avx512_bf16" in open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else False
@@ -264,6 +264,16 @@ def plot(runs, summary, path, workload):
     fig.savefig(path, dpi=110)
 
 
+def write_results(base, runs, meta):
+    summary = summarise(runs)
+    with open(base + ".json", "w") as f:
+        json.dump({"meta": meta, "summary": summary, "runs": runs}, f, indent=1)
+    with open(base + ".md", "w") as f:
+        f.write(markdown(summary, meta))
+    plot(runs, summary, base + ".png", meta["workload"])
+    return summary
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--workload", choices=["minilm", "smollm"], default="minilm")
@@ -280,27 +290,24 @@ def main():
     torch.set_num_threads(os.cpu_count() or 1)
     os.makedirs(RESULTS, exist_ok=True)
     runs = []
-    for seed in a.seeds:
-        geko = run_arm(a.workload, "geko", seed)
-        runs.append(geko)
-        extra = a.seed0_arms if seed == a.seeds[0] else []
-        for arm in [x for x in a.arms + extra if x != "geko"]:
-            runs.append(run_arm(a.workload, arm, seed, budget=geko["per_epoch_passes"]))
-    waste = None
-    if not a.no_waste:
-        rec = run_arm(a.workload, "full_records", a.seeds[0])
-        waste = rec.get("waste")
-        runs.append(rec)
-    summary = summarise(runs)
     meta = {"workload": a.workload, "seeds": a.seeds, "bf16": BF16, "torch": torch.__version__,
             "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}",
-            "date": time.strftime("%Y-%m-%d"), "config": MINILM if a.workload == "minilm" else SMOLLM, "waste": waste}
+            "date": time.strftime("%Y-%m-%d"), "config": MINILM if a.workload == "minilm" else SMOLLM, "waste": None}
     base = os.path.join(RESULTS, f"savings_{a.workload}{a.tag}")
-    with open(base + ".json", "w") as f:
-        json.dump({"meta": meta, "summary": summary, "runs": runs}, f, indent=1)
-    with open(base + ".md", "w") as f:
-        f.write(markdown(summary, meta))
-    plot(runs, summary, base + ".png", a.workload)
+    budgets = {}
+    plan = [(seed, arm) for seed in a.seeds for arm in a.arms] + [(a.seeds[0], arm) for arm in a.seed0_arms]
+    for seed, arm in plan:  # every seed's core arms first, then the first seed's extra arms
+        if seed not in budgets:  # the GEKO arm sets the budget of random/infobatch
+            runs.append(run_arm(a.workload, "geko", seed))
+            budgets[seed] = runs[-1]["per_epoch_passes"]
+        if arm != "geko":
+            runs.append(run_arm(a.workload, arm, seed, budget=budgets[seed]))
+        write_results(base, runs, meta)  # after every run: a cut-short benchmark still leaves its numbers
+    if not a.no_waste:
+        rec = run_arm(a.workload, "full_records", a.seeds[0])
+        meta["waste"] = rec.get("waste")
+        runs.append(rec)
+    summary = write_results(base, runs, meta)
     g, full = summary.get("geko"), summary.get("full")
     if g and full:
         print(f"[bench] {a.workload}: geko metric {g['metric'][0]:.4f} vs full {full['metric'][0]:.4f} with "

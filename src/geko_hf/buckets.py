@@ -20,7 +20,7 @@ def classify(correct, confidence, quality, q, *, freeze_confidence, freeze_quali
     correct = np.asarray(correct, dtype=bool)
     confidence = np.asarray(confidence)
     frozen = correct & (confidence > freeze_confidence) & (quality > freeze_quality) & (q >= min_q_for_freeze)
-    out = np.where(confidence > focus_confidence, HARD, FOCUS).astype(np.uint8)
+    out = np.where(confidence > focus_confidence, np.uint8(HARD), np.uint8(FOCUS))  # uint8: no int64 temp
     out[correct] = LIGHT
     out[frozen] = FREEZE
     return out

@@ -22,12 +22,12 @@ def quality(history: np.ndarray, n_seen: np.ndarray, window: int | None = None) 
     """
     k = history.shape[1]
     window = k if window is None else min(int(window), k)
-    n_seen = np.asarray(n_seen, dtype=np.int64)
+    n_seen = np.asarray(n_seen).astype(np.int32)
     filled = np.minimum(n_seen, window).astype(np.float32)
-    # One pass per ring slot in float32, no [N, window] gather: 10M samples stay well under a second.
+    # One pass per ring slot in float32/int32, no [N, window] gather and no int64/float64 temporaries: at
+    # 10 M samples every 80 MB temporary is a fresh mmap whose page faults cost more than the arithmetic.
     # Slot j holds the observation `lag` = (n_seen - 1 - j) mod K steps back; it counts if lag < filled.
-    lags = [(n_seen - 1 - j) % k for j in range(k)]
-    valid = [lag < filled for lag in lags]
+    valid = [((n_seen - (1 + j)) % k) < filled for j in range(k)]
     total = np.zeros(len(n_seen), dtype=np.float32)
     for j in range(k):
         total += np.where(valid[j], history[:, j], 0).astype(np.float32)

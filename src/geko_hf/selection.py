@@ -12,12 +12,17 @@ import numpy as np
 from .buckets import FOCUS, FREEZE, HARD, LIGHT
 
 
-def sample_weights(buckets, pruned, times_seen, weights, max_times_seen) -> np.ndarray:
-    """Per-sample weight from the (HARD, FOCUS, LIGHT) table; 0 for FREEZE, pruned and exhausted samples."""
+def _weight_table(weights, scaled: bool = False) -> np.ndarray:
+    """(HARD, FOCUS, LIGHT) -> a per-bucket-code table (FREEZE 0); `scaled` to max 1, so that huge finite
+    weights cannot overflow a sum."""
     table = np.zeros(4, dtype=np.float64)
     table[HARD], table[FOCUS], table[LIGHT] = weights
-    table[FREEZE] = 0.0
-    w = table[buckets]
+    return table / table.max() if scaled and table.max() > 0 else table
+
+
+def sample_weights(buckets, pruned, times_seen, weights, max_times_seen) -> np.ndarray:
+    """Per-sample weight from the (HARD, FOCUS, LIGHT) table; 0 for FREEZE, pruned and exhausted samples."""
+    w = _weight_table(weights)[buckets]
     w[pruned | (times_seen >= max_times_seen)] = 0.0
     return w
 
@@ -31,11 +36,10 @@ def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: in
     """
     buckets = np.asarray(buckets)
     pruned = np.asarray(pruned, dtype=bool)
-    remaining = np.maximum(int(max_times_seen) - np.asarray(times_seen, dtype=np.int64), 0)
+    remaining = np.maximum(int(max_times_seen) - np.asarray(times_seen).astype(np.int32), 0)
     trainable = _trainable(buckets, pruned, remaining)
-    w = sample_weights(buckets, pruned, times_seen, weights, max_times_seen)
-    if w.max(initial=0.0) > 0:
-        w = w / w.max()  # scale first: huge (finite) weights must not overflow the sum
+    w = _weight_table(weights, scaled=True).astype(np.float32)[buckets]
+    w *= trainable
     if trainable.any() and w.sum() == 0:
         w = trainable.astype(np.float64)  # e.g. only LIGHT left at PEAK (weight 0): keep training, uniformly
     budget = _budget(budget_mode, trainable, buckets, weights)
@@ -45,7 +49,7 @@ def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: in
     counts = np.minimum(_systematic_counts(w, budget, rng), remaining)
     plan = np.repeat(np.arange(len(buckets), dtype=np.int64), counts)
     rng.shuffle(plan)
-    return _fit_to_unit(plan, trainable, remaining - counts, unit, rng)
+    return _fit_to_unit(plan, trainable, remaining, counts, unit, rng)
 
 
 def _trainable(buckets, pruned, remaining):
@@ -84,13 +88,18 @@ def _systematic_counts(weights: np.ndarray, budget: int, rng) -> np.ndarray:
     itself random. The plan is shuffled afterwards, so id order leaks into nothing but which neighbours share
     a rounding; no permutation is needed here (it was half the planning time at 10 M samples).
     """
-    cum = np.cumsum(weights) * (budget / weights.sum())  # expected counts, accumulated
+    cum = np.cumsum(weights, dtype=np.float64)  # float64: exact enough over 10 M entries
+    cum *= budget / cum[-1]  # expected counts, accumulated
     cum[-1] = budget  # exact, whatever the float rounding of the sum
-    edges = np.floor(np.concatenate(([0.0], cum)) + rng.random())
-    return np.diff(edges).astype(np.int64)
+    cum += rng.random()
+    np.floor(cum, out=cum)
+    counts = np.empty(len(cum), dtype=np.int32)
+    counts[0] = cum[0]  # floor(u) = 0 below the first edge
+    np.subtract(cum[1:], cum[:-1], out=counts[1:], casting="unsafe")
+    return counts
 
 
-def _fit_to_unit(plan, trainable, spare, unit, rng):
+def _fit_to_unit(plan, trainable, remaining, counts, unit, rng):
     """Cut the plan down to a multiple of unit; pad a plan shorter than one unit from trainable samples' spare
     passes (never past max_times_seen). Cutting loses at most unit-1 passes, re-drawn next epoch."""
     if unit <= 1:
@@ -98,7 +107,7 @@ def _fit_to_unit(plan, trainable, spare, unit, rng):
     if len(plan) >= unit:
         return plan[: len(plan) - len(plan) % unit]
     need = unit - len(plan)
-    spare = np.where(trainable, spare, 0)  # only built in this rare case (a plan shorter than one unit)
+    spare = np.where(trainable, remaining - counts, 0)  # built only in this rare case (plan < one unit)
     pool = np.repeat(np.arange(len(spare), dtype=np.int64), np.minimum(spare, need))
     if len(pool) < need:
         return np.zeros(0, dtype=np.int64)  # too few passes left to fill one optimizer step
