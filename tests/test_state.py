@@ -320,5 +320,5 @@ def test_load_wrong_array_shape():
 def test_bytes_per_sample_at_most_64():
     st = SampleState(N)
     assert st.bytes_per_sample() <= 64
-    assert st.nbytes() == sum(getattr(st, name).nbytes for name in ARRAYS)
+    assert st.nbytes() == sum(getattr(st, name).nbytes for name in ARRAYS) + st.quality().nbytes  # + the cache
     assert st.bytes_per_sample() == st.nbytes() / N

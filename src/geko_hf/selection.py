@@ -47,8 +47,9 @@ def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: in
         return np.zeros(0, dtype=np.int64)
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch)])
     counts = np.minimum(_systematic_counts(w, budget, rng), remaining)
-    plan = np.repeat(np.arange(len(buckets), dtype=np.int64), counts)
-    rng.shuffle(plan)
+    plan = np.repeat(np.arange(len(buckets), dtype=np.int32), counts)
+    rng.shuffle(plan)  # int32: the shuffle's random accesses touch half the memory
+    plan = plan.astype(np.int64)
     return _fit_to_unit(plan, trainable, remaining, counts, unit, rng)
 
 

@@ -41,6 +41,9 @@ class SampleState:
             setattr(self, name, np.zeros((self.num_samples, *shape), dtype=dtype))
         self.q[:] = self.config.q_value_init
         self.bucket[:] = FOCUS  # every sample starts in FOCUS (gekolib)
+        # `quality` is derived from the history, but kept up to date for the samples each update touches, so a
+        # repartition of 10 M samples does not recompute 10 M standard deviations. Not saved: rebuilt on load.
+        self._quality = np.zeros(self.num_samples, dtype=np.float32)
 
     # -- recording ----------------------------------------------------------------------------------
     def update(self, ids, losses, correct, confidence, tokens=None) -> int:
@@ -81,10 +84,12 @@ class SampleState:
         seen = self.times_seen[ids]
         self.loss_history[ids, seen % HISTORY] = np.clip(losses, -_F16_MAX, _F16_MAX)
         self.times_seen[ids] = np.minimum(seen.astype(np.int64) + 1, _MAX_SEEN)
+        self._quality[ids] = quality(self.loss_history[ids], self.times_seen[ids], cfg.quality_window)
 
     # -- repartition --------------------------------------------------------------------------------
     def quality(self) -> np.ndarray:
-        return quality(self.loss_history, self.times_seen, self.config.quality_window)
+        """1 - std of each sample's recent losses (see q_value.quality)."""
+        return self._quality
 
     def repartition(self) -> np.ndarray:
         """Re-bucket every live sample, count consecutive FREEZE epochs, prune; returns the bucket array."""
@@ -128,9 +133,10 @@ class SampleState:
             if arr.shape != (self.num_samples, *shape):
                 raise ValueError(f"GEKO state array {name!r} has shape {arr.shape}, expected {(self.num_samples, *shape)}.")
             setattr(self, name, arr.astype(dtype, copy=True))
+        self._quality = quality(self.loss_history, self.times_seen, self.config.quality_window)
 
     def nbytes(self) -> int:
-        return sum(getattr(self, name).nbytes for name in ARRAYS)
+        return sum(getattr(self, name).nbytes for name in ARRAYS) + self._quality.nbytes
 
     def bytes_per_sample(self) -> float:
         return self.nbytes() / self.num_samples
