@@ -62,11 +62,3 @@ def retarget(scheduler, step: int, end_step: int, warmup_steps: int) -> None:
         if isinstance(f, WarpedLambda):
             f.retarget(step, end_step, warmup_steps)
 
-
-def warp_anchors(scheduler) -> list:
-    return [(f.r0, f.v0, f.r1, f.v1) for f in getattr(scheduler, "lr_lambdas", []) if isinstance(f, WarpedLambda)]
-
-
-def set_warp_anchors(scheduler, anchors) -> None:
-    for f, (r0, v0, r1, v1) in zip([f for f in scheduler.lr_lambdas if isinstance(f, WarpedLambda)], anchors):
-        f.r0, f.v0, f.r1, f.v1 = r0, v0, r1, v1

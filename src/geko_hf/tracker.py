@@ -55,10 +55,6 @@ class GEKOTracker:
         return planned_length(s.bucket, s.pruned, s.times_seen, weights, self.config.max_times_seen,
                               unit=self.unit, budget_mode=self.config.epoch_budget)
 
-    def set_plan(self, epoch: int, plan) -> None:
-        """Install a saved plan (resume): the resumed epoch must replay exactly what the checkpoint planned."""
-        self._plans[epoch] = np.asarray(plan, dtype=np.int64)
-
     # -- recording ----------------------------------------------------------------------------------
     def record(self, ids, loss, correct, confidence, tokens, batches: int) -> None:
         self.state.update(ids, loss, correct, confidence, tokens)
