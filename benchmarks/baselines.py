@@ -13,11 +13,7 @@ schedule stretching, pass counting), so arms differ only in which samples an epo
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from geko_hf import GEKOTrainer
-from geko_hf.ids import ID_COLUMN
 from geko_hf.tracker import GEKOTracker
 
 
@@ -56,7 +52,12 @@ class RandomTracker(BudgetTracker):
 
 
 class InfoBatchTracker(BudgetTracker):
+    """Kept well-learned samples train with gradient weight 1/(1-r), through GEKO's own per-sample weighting."""
+
     loss_weight: np.ndarray | None = None
+
+    def loss_weights(self, ids):
+        return None if self.loss_weight is None else self.loss_weight[np.asarray(ids)]
 
     def make_plan(self, epoch):
         n, rng = self.num_samples, np.random.default_rng([self.seed, epoch, 3])
@@ -71,27 +72,3 @@ class InfoBatchTracker(BudgetTracker):
             keep = ~pruned
             self.loss_weight[well & keep] = 1.0 / (1.0 - r)
         return _cut(rng.permutation(np.flatnonzero(keep)), self.unit)
-
-
-class InfoBatchTrainer(GEKOTrainer):
-    """GEKOTrainer whose loss rescales kept well-learned samples by 1/(1-r) (InfoBatch's unbiased gradient)."""
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        ids = inputs.get(ID_COLUMN)
-        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
-        tracker = self._geko_callback.tracker
-        if ids is not None and model.training and tracker.loss_weight is not None:
-            w = torch.as_tensor(tracker.loss_weight[ids.cpu().numpy()], device=outputs.logits.device)
-            loss = weighted_loss(outputs.logits, inputs["labels"], w, num_items_in_batch)
-        return (loss, outputs) if return_outputs else loss
-
-
-def weighted_loss(logits, labels, w, num_items_in_batch=None):
-    if logits.dim() == 2:  # classification
-        return (F.cross_entropy(logits.float(), labels, reduction="none") * w).mean()
-    shift_logits, shift_labels = logits[:, :-1].float(), labels[:, 1:]
-    tok = F.cross_entropy(shift_logits.reshape(-1, shift_logits.shape[-1]), shift_labels.reshape(-1),
-                          reduction="none", ignore_index=-100).view(shift_labels.shape)
-    total = (tok.sum(1) * w).sum()
-    denom = num_items_in_batch if num_items_in_batch is not None else (shift_labels != -100).sum()
-    return total / denom

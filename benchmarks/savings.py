@@ -29,17 +29,28 @@ import torch
 from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
 sys.path.insert(0, os.path.dirname(__file__))
-from baselines import FullTracker, InfoBatchTrainer, InfoBatchTracker, RandomTracker, with_budget  # noqa: E402
+from baselines import FullTracker, InfoBatchTracker, RandomTracker, with_budget  # noqa: E402
 
 from geko_hf import GEKOConfig, GEKOTrainer, get_preset  # noqa: E402
 
 # -- workloads: constants at the top ---------------------------------------------------------------------
-MINILM = dict(n_train=2000, n_eval=500, max_length=64, epochs=3, batch=32, lr=5e-5, warmup=20)
+MINILM = dict(n_train=2000, n_eval=1000, max_length=64, epochs=3, batch=32, lr=5e-5, warmup=20)
 SMOLLM = dict(n_per_level=120, n_eval_per_level=40, epochs=3, batch=16, lr=5e-5, warmup=10)
 ARMS = ["geko", "full", "random", "infobatch"]  # every seed
 SEED0_ARMS = ["geko_curriculum", "geko_seed", "aggressive", "geko_weighted", "balanced", "conservative"]  # seed 0
 CONFIGS = {"geko": GEKOConfig(), "geko_curriculum": GEKOConfig(use_curriculum=True), "geko_weighted": GEKOConfig(epoch_budget="weighted", use_curriculum=True), "geko_seed": get_preset("seed"), "aggressive": get_preset("aggressive"),
            "balanced": get_preset("balanced"), "conservative": get_preset("conservative")}
+
+
+def config_for(arm: str) -> GEKOConfig:
+    """An arm's GEKO config: a name above, or `name:field=value,...` (e.g. `geko:light_sample_rate=0.3`)."""
+    name, _, overrides = arm.partition(":")
+    cfg = CONFIGS.get(name, GEKOConfig())
+    changes = dict(kv.split("=") for kv in overrides.split(",") if kv)
+    types = {f: type(getattr(cfg, f)) for f in changes}
+    return cfg.replace(**{f: types[f](v) for f, v in changes.items()})
+
+
 BF16 = "avx512_bf16" in open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else False
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
 
@@ -164,7 +175,7 @@ def argmax_logits(logits, labels):
 def run_arm(workload, arm, seed, budget=None):
     model, train, held, collator, metric, c = (minilm_setup if workload == "minilm" else smollm_setup)(seed)
     args = TrainingArguments(
-        output_dir=f"/tmp/geko_bench/{workload}/{arm}_{seed}", per_device_train_batch_size=c["batch"],
+        output_dir=f"/tmp/geko_bench/{workload}/{arm.replace(':', '_')}_{seed}", per_device_train_batch_size=c["batch"],
         per_device_eval_batch_size=64, num_train_epochs=c["epochs"], learning_rate=c["lr"],
         warmup_steps=c["warmup"], bf16=BF16, use_cpu=True, report_to=[], save_strategy="no", eval_strategy="epoch",
         logging_strategy="no", disable_tqdm=True, seed=seed, dataloader_num_workers=0,
@@ -177,8 +188,7 @@ def run_arm(workload, arm, seed, budget=None):
     if arm == "full":
         trainer = Trainer(**kw)
     else:
-        cls = InfoBatchTrainer if arm == "infobatch" else GEKOTrainer
-        trainer = cls(geko_config=CONFIGS.get(arm, GEKOConfig(log_bucket_stats=False)), **kw)
+        trainer = GEKOTrainer(geko_config=config_for(arm), **kw)
         trainer._geko_callback.config.log_bucket_stats = False
         policy = {"random": with_budget(RandomTracker, budget or []),
                   "infobatch": with_budget(InfoBatchTracker, budget or []),

@@ -24,9 +24,9 @@ def _non_default(f: dataclasses.Field):
         value = default + 2
         return [str(value)], value
     if hint is float:
-        # +0.05 stays valid for every float field (all defaults are <= 0.85 or unbounded above, and
-        # focus_confidence 0.65 stays below freeze_confidence 0.85).
-        value = default + 0.05
+        # +0.05 stays valid for every float field below 0.95 (focus_confidence 0.65 stays below
+        # freeze_confidence 0.85); a rate at 1.0 moves down instead.
+        value = default + 0.05 if default + 0.05 <= 1.0 else default - 0.05
         return [repr(value)], value
     if typing.get_origin(hint) is list:
         value = [float(x) for x in (5, 2, 1)]

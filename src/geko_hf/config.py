@@ -101,6 +101,15 @@ class GEKOConfig:
             "never more than 'active'."
         ),
     )
+    light_sample_rate: float = field(
+        default=1.0,
+        metadata=_help(
+            "geko_hf. Share of LIGHT samples (correct, not yet mastered) trained each epoch: each takes part with "
+            "this probability, drawn afresh every epoch, and a drawn one's gradient is weighted 1 / rate, so the "
+            "epoch's expected gradient equals training on all of them (importance sampling, as InfoBatch). 1.0 = "
+            "every LIGHT sample every epoch (the seed's behaviour). Range (0, 1]."
+        ),
+    )
     quality_window: int = field(
         default=2,
         metadata=_help(
@@ -125,6 +134,7 @@ class GEKOConfig:
         _check_range("freeze_quality", self.freeze_quality, -math.inf, 1.0)
         _check_range("q_value_init", self.q_value_init, 0.0, 1.0)
         _check_range("q_value_lr", self.q_value_lr, 0.0, 1.0, low_open=True)
+        _check_range("light_sample_rate", self.light_sample_rate, 0.0, 1.0, low_open=True)
         _check_positive("q_value_loss_scale", self.q_value_loss_scale)
         for name in ("repartition_every", "max_times_seen", "freeze_after_observations"):
             _check_int(name, getattr(self, name), minimum=1)

@@ -28,24 +28,28 @@ def sample_weights(buckets, pruned, times_seen, weights, max_times_seen) -> np.n
 
 
 def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: int, epoch: int,
-               unit: int = 1, budget_mode: str = "active") -> np.ndarray:
+               unit: int = 1, budget_mode: str = "active", light_rate: float = 1.0) -> np.ndarray:
     """Sample ids to train on this epoch, in order; its length is a multiple of `unit`.
 
     Deterministic in (seed, epoch, state): a private generator seeded by (seed, epoch), no global RNG.
     `unit` = batch size x gradient accumulation x world size, so every epoch ends on an optimizer step.
+    `light_rate` < 1: each LIGHT sample takes part in this epoch with that probability (a fresh draw per
+    epoch); the trainer weights the drawn ones' loss by 1 / light_rate (see GEKOTracker.loss_weights).
     """
     buckets = np.asarray(buckets)
     pruned = np.asarray(pruned, dtype=bool)
     remaining = np.maximum(int(max_times_seen) - np.asarray(times_seen).astype(np.int32), 0)
     trainable = _trainable(buckets, pruned, remaining)
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch)])
+    if light_rate < 1.0:
+        trainable &= (buckets != LIGHT) | (rng.random(len(buckets), dtype=np.float32) < light_rate)
     w = _weight_table(weights, scaled=True).astype(np.float32)[buckets]
     w *= trainable
     if trainable.any() and w.sum() == 0:
         w = trainable.astype(np.float64)  # e.g. only LIGHT left at PEAK (weight 0): keep training, uniformly
-    budget = _budget(budget_mode, trainable, buckets, weights)
+    budget = _budget(budget_mode, np.bincount(buckets[trainable], minlength=4), weights)
     if budget == 0:
         return np.zeros(0, dtype=np.int64)
-    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch)])
     counts = np.minimum(_systematic_counts(w, budget, rng), remaining)
     plan = np.repeat(np.arange(len(buckets), dtype=np.int32), counts)
     rng.shuffle(plan)  # int32: the shuffle's random accesses touch half the memory
@@ -58,27 +62,33 @@ def _trainable(buckets, pruned, remaining):
 
 
 def planned_length(buckets, pruned, times_seen, weights, max_times_seen, *, unit: int = 1,
-                   budget_mode: str = "active") -> int:
-    """How long plan_epoch's plan would be for this state and these weights (without drawing it)."""
+                   budget_mode: str = "active", light_rate: float = 1.0) -> int:
+    """How long plan_epoch's plan would be for this state and these weights (without drawing it); with
+    light_rate < 1 its expectation (the LIGHT draw is random)."""
+    buckets = np.asarray(buckets)
     remaining = np.maximum(int(max_times_seen) - np.asarray(times_seen, dtype=np.int64), 0)
-    budget = _budget(budget_mode, _trainable(np.asarray(buckets), np.asarray(pruned, bool), remaining),
-                     np.asarray(buckets), weights)
+    per_bucket = np.bincount(buckets[_trainable(buckets, np.asarray(pruned, bool), remaining)], minlength=4)
+    per_bucket = per_bucket.astype(np.float64)
+    per_bucket[LIGHT] *= light_rate
+    budget = _budget(budget_mode, per_bucket, weights)
     return budget - budget % unit if budget >= unit else (unit if budget else 0)
 
 
-def _budget(mode, trainable, buckets, weights) -> int:
-    """Passes this epoch. 'active': one per trainable sample (only FREEZE, pruned and exhausted samples save
-    compute; weights move passes between buckets). 'weighted': each trainable sample costs its weight relative
-    to FOCUS (FOCUS 1 pass, LIGHT at weight 1 vs FOCUS 3 a third of one), capped at 'active', so LIGHT samples
-    really get little and the saving grows with them."""
-    n_trainable = int(trainable.sum())
+def _budget(mode, per_bucket, weights) -> int:
+    """Passes this epoch, from the number of trainable samples per bucket code.
+
+    'active': one per trainable sample (only FREEZE, pruned and exhausted samples save compute; weights move
+    passes between buckets). 'weighted': each trainable sample costs its weight relative to FOCUS (FOCUS 1 pass,
+    LIGHT at weight 1 vs FOCUS 3 a third of one), capped at 'active', so LIGHT samples really get little and the
+    saving grows with them."""
+    n_trainable = int(round(float(np.sum(per_bucket))))
     if mode == "active" or n_trainable == 0:
         return n_trainable
     hard, focus, light = (float(x) for x in weights)
     ref = focus if focus > 0 else max(hard, focus, light)
-    per_bucket = np.zeros(4)
-    per_bucket[HARD], per_bucket[FOCUS], per_bucket[LIGHT] = hard / ref, focus / ref, light / ref
-    cost = float(np.bincount(buckets[trainable], minlength=4) @ per_bucket)
+    cost_of = np.zeros(4)
+    cost_of[HARD], cost_of[FOCUS], cost_of[LIGHT] = hard / ref, focus / ref, light / ref
+    cost = float(np.asarray(per_bucket, dtype=np.float64) @ cost_of)
     return int(min(n_trainable, max(round(cost), 1)))
 
 

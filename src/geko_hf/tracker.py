@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import curriculum
-from .buckets import BUCKET_NAMES, counts
+from .buckets import BUCKET_NAMES, LIGHT, counts
 from .config import GEKOConfig
 from .selection import plan_epoch, planned_length
 from .state import SampleState
@@ -44,7 +44,8 @@ class GEKOTracker:
         _, weights = self.phase_and_weights(epoch)
         s = self.state
         return plan_epoch(s.bucket, s.pruned, s.times_seen, weights, self.config.max_times_seen,
-                          seed=self.seed, epoch=epoch, unit=self.unit, budget_mode=self.config.epoch_budget)
+                          seed=self.seed, epoch=epoch, unit=self.unit, budget_mode=self.config.epoch_budget,
+                          light_rate=self.config.light_sample_rate)
 
     def projected_length(self, epoch: int) -> int:
         """Estimated plan length of a FUTURE epoch: today's buckets under that epoch's phase weights.
@@ -53,7 +54,19 @@ class GEKOTracker:
         _, weights = self.phase_and_weights(epoch)
         s = self.state
         return planned_length(s.bucket, s.pruned, s.times_seen, weights, self.config.max_times_seen,
-                              unit=self.unit, budget_mode=self.config.epoch_budget)
+                              unit=self.unit, budget_mode=self.config.epoch_budget,
+                              light_rate=self.config.light_sample_rate)
+
+    def loss_weights(self, ids) -> np.ndarray | None:
+        """Gradient weight of each sample id in a training batch, or None when all are 1 (the common case).
+
+        With light_sample_rate r < 1 only a share r of the LIGHT samples trains each epoch; weighting each by 1/r
+        keeps the epoch's expected gradient that of all of them. Buckets do not move within an epoch, so the
+        bucket a sample was drawn from is its bucket now."""
+        rate = self.config.light_sample_rate
+        if rate >= 1.0:
+            return None
+        return np.where(self.state.bucket[np.asarray(ids)] == LIGHT, np.float32(1.0 / rate), np.float32(1.0))
 
     # -- recording ----------------------------------------------------------------------------------
     def record(self, ids, loss, correct, confidence, tokens, batches: int) -> None:

@@ -13,6 +13,7 @@ from transformers import Trainer
 from .callback import GEKOCallback
 from .checkpoint import STATE_FILE, newest_complete_checkpoint
 from .ids import ID_COLUMN, IdCollator, with_ids
+from .importance import output_tensor, weight_sample_gradients
 from .sampler import GEKOSampler
 from .schedule import install_warp
 from .stats import sample_stats
@@ -102,15 +103,20 @@ class GEKOMixin:
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                         num_items_in_batch=num_items_in_batch)
         # The stock loss, unchanged; the statistics come from the SAME outputs, outside the autograd graph.
-        loss, outputs = self._loss_and_outputs(model, inputs, num_items_in_batch)
+        loss, outputs, graph_outputs = self._loss_and_outputs(model, inputs, num_items_in_batch)
         cb = self._geko_callback
         with torch.no_grad():
             stats = sample_stats(outputs, inputs, cb.compute_correctness, cb.compute_confidence, num_samples=len(ids))
         cb.buffer.add(ids, stats)
+        weights = cb.tracker.loss_weights(ids.cpu().numpy())
+        if weights is not None:
+            weight_sample_gradients(graph_outputs, inputs, weights, num_samples=len(ids))
         return (loss, outputs) if return_outputs else loss
 
     def _loss_and_outputs(self, model, inputs, num_items_in_batch):
-        """The parent's loss and the outputs of the forward pass it ran, without a second forward.
+        """The parent's loss, the outputs of the forward pass it ran (without a second forward), and the outputs the
+        loss was computed from (they differ when TRL computes the loss on a logits forward and its metrics on a
+        fused one under no_grad: per-sample gradient weights must go to the former).
 
         The stock `Trainer.compute_loss` hands its outputs back for free. A parent that overrides compute_loss may
         not: TRL's SFTTrainer runs an EXTRA full-logits forward for `return_outputs=True` (its fused LM head builds
@@ -119,7 +125,8 @@ class GEKOMixin:
         """
         parent = super().compute_loss
         if getattr(parent, "__func__", None) is Trainer.compute_loss:
-            return parent(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+            loss, outputs = parent(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+            return loss, outputs, outputs
         captured = []
         handle = model.register_forward_hook(lambda _module, _args, out: captured.append(out))
         try:
@@ -132,7 +139,8 @@ class GEKOMixin:
                 "take per-sample statistics from. A compute_loss override must call `model(**inputs)`, not "
                 "`model.forward`."
             )
-        return loss, captured[-1]
+        in_graph = [out for out in captured if getattr(output_tensor(out)[0], "requires_grad", False)]
+        return loss, captured[-1], (in_graph or captured)[-1]
 
     # -- the seed's conveniences --------------------------------------------------------------------
     def get_efficiency_report(self) -> dict:
