@@ -173,7 +173,15 @@ def argmax_logits(logits, labels):
 
 # -- one arm -------------------------------------------------------------------------------------------
 def run_arm(workload, arm, seed, budget=None):
-    model, train, held, collator, metric, c = (minilm_setup if workload == "minilm" else smollm_setup)(seed)
+    setup = (minilm_setup if workload == "minilm" else smollm_setup)(seed)
+    if arm == "gekolib":  # the original package, its own trainer (pip install --no-deps gekolib==0.3.1)
+        from gekolib_arm import run_gekolib
+
+        out = run_gekolib(setup, seed, BF16, f"/tmp/geko_bench/{workload}/gekolib_{seed}")
+        print(f"[bench] {workload} {arm:>12} seed {seed}: metric {out['metric']:.4f} passes {out['sample_passes']} "
+              f"train {out['train_seconds']:.1f}s {out.get('error', '')[:200]}", flush=True)
+        return out
+    model, train, held, collator, metric, c = setup
     args = TrainingArguments(
         output_dir=f"/tmp/geko_bench/{workload}/{arm.replace(':', '_')}_{seed}", per_device_train_batch_size=c["batch"],
         per_device_eval_batch_size=64, num_train_epochs=c["epochs"], learning_rate=c["lr"],

@@ -56,7 +56,10 @@ def test_tracker_weights_light_by_inverse_rate():
     tracker = GEKOTracker(6, GEKOConfig(light_sample_rate=0.25), seed=0, num_epochs=2, unit=1, batch_size=2)
     tracker.state.bucket[:] = [0, 1, 2, 3, 1, 2]
     assert np.array_equal(tracker.loss_weights([1, 2, 4, 3]), [4.0, 1.0, 4.0, 1.0])
-    assert GEKOTracker(6, GEKOConfig(), seed=0, num_epochs=2, unit=1, batch_size=2).loss_weights([0, 1]) is None
+    assert tracker.loss_weights([0, 2, 3]) is None  # no LIGHT sample in the batch: nothing to weight
+    plain = GEKOTracker(6, GEKOConfig(light_sample_rate=1.0), seed=0, num_epochs=2, unit=1, batch_size=2)
+    plain.state.bucket[:] = LIGHT
+    assert plain.loss_weights([0, 1]) is None
 
 
 @pytest.mark.parametrize("rate", [0.0, -0.5, 1.5, float("nan")])

@@ -33,7 +33,9 @@ def _train(tmp_path, path="trainer", model=None, ds=None, callbacks=(), config=N
 def test_learnable_half_freezes_and_forward_calls_drop(tmp_path):
     model = tiny_gpt2()
     counter = ForwardCounter(model)
-    trainer = _train(tmp_path, model=model, callbacks=[counter])
+    # every LIGHT sample every epoch: the freeze path itself is under test (subsampled LIGHT samples are
+    # observed less often, so they freeze later; tests/test_importance.py covers that mode)
+    trainer = _train(tmp_path, model=model, callbacks=[counter], config=GEKOConfig(light_sample_rate=1.0))
     rep = trainer.get_efficiency_report()
     state = trainer._geko_callback.tracker.state
     learnable = np.arange(64) % 2 == 0

@@ -45,4 +45,4 @@ def weight_sample_gradients(outputs, inputs: dict, weights, num_samples: int) ->
             segments = torch.cat([segments, segments[:, -1:]], dim=1)
         scale = w[segments.clamp(0, num_samples - 1)]  # trailing pad positions carry no loss
         scale = scale.view(*scale.shape, *([1] * (t.dim() - scale.dim())))
-    t.register_hook(lambda grad: grad * scale)
+    t.register_hook(lambda grad: None if grad is None else grad * scale)  # None: DDP's unused-parameter pass

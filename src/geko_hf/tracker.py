@@ -58,7 +58,7 @@ class GEKOTracker:
                               light_rate=self.config.light_sample_rate)
 
     def loss_weights(self, ids) -> np.ndarray | None:
-        """Gradient weight of each sample id in a training batch, or None when all are 1 (the common case).
+        """Gradient weight of each sample id in a training batch, or None when all are 1.
 
         With light_sample_rate r < 1 only a share r of the LIGHT samples trains each epoch; weighting each by 1/r
         keeps the epoch's expected gradient that of all of them. Buckets do not move within an epoch, so the
@@ -66,7 +66,8 @@ class GEKOTracker:
         rate = self.config.light_sample_rate
         if rate >= 1.0:
             return None
-        return np.where(self.state.bucket[np.asarray(ids)] == LIGHT, np.float32(1.0 / rate), np.float32(1.0))
+        light = self.state.bucket[np.asarray(ids)] == LIGHT
+        return np.where(light, np.float32(1.0 / rate), np.float32(1.0)) if light.any() else None
 
     # -- recording ----------------------------------------------------------------------------------
     def record(self, ids, loss, correct, confidence, tokens, batches: int) -> None:
