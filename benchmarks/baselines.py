@@ -33,9 +33,15 @@ class FullTracker(GEKOTracker):
     def make_plan(self, epoch):
         return _cut(np.random.default_rng([self.seed, epoch, 1]).permutation(self.num_samples), self.unit)
 
+    def loss_weights(self, ids):
+        return None  # the stock Trainer's data and loss
+
 
 class BudgetTracker(GEKOTracker):
     budget: list[int] = []  # passes per epoch, set by with_budget()
+
+    def loss_weights(self, ids):
+        return None  # plain (unweighted) training on the chosen samples, whatever the GEKO config says
 
     def epoch_budget(self, epoch):
         return self.budget[epoch] if epoch < len(self.budget) else 0
@@ -72,3 +78,4 @@ class InfoBatchTracker(BudgetTracker):
             keep = ~pruned
             self.loss_weight[well & keep] = 1.0 / (1.0 - r)
         return _cut(rng.permutation(np.flatnonzero(keep)), self.unit)
+

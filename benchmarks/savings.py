@@ -6,11 +6,14 @@
 Arms (same model, data, epochs, hyperparameters; each arm's compute is COUNTED with a forward hook):
   full         stock transformers.Trainer on full data
   geko         GEKOTrainer, default config
+  geko_freeze_only   GEKOTrainer, light_sample_rate=1.0 (only FREEZE saves: geko_hf 0.1.0's default)
+  geko_r02 / random_r02 / infobatch_r02   light_sample_rate=0.2 (a deeper cut), and the baselines at its budget
   geko_seed    GEKOTrainer, gekolib's literal constants (GEKO_SEED)
+  gekolib      the original gekolib 0.3.1 with its own trainer (pip install --no-deps gekolib==0.3.1)
   aggressive / balanced / conservative   the presets
   random       a fresh random subset each epoch, of GEKO's per-epoch size (same budget as `geko`)
   infobatch    InfoBatch at GEKO's per-epoch budget (see baselines.py)
-Seed 0 also runs `full_records` (full data through GEKO's recorder) for the "waste" of full training:
+Any arm can be `name:field=value,...` (e.g. `geko:light_sample_rate=0.3`). Seed 0 also runs `full_records` (full data through GEKO's recorder) for the "waste" of full training:
 the share of its passes spent on samples that were already correct in that very forward pass.
 Writes benchmarks/results/savings_<workload>.{json,md,png}.
 """
@@ -35,11 +38,20 @@ from geko_hf import GEKOConfig, GEKOTrainer, get_preset  # noqa: E402
 
 # -- workloads: constants at the top ---------------------------------------------------------------------
 MINILM = dict(n_train=2000, n_eval=1000, max_length=64, epochs=3, batch=32, lr=5e-5, warmup=20)
-SMOLLM = dict(n_per_level=120, n_eval_per_level=40, epochs=3, batch=16, lr=5e-5, warmup=10)
+SMOLLM = dict(n_per_level=80, n_eval_per_level=60, epochs=3, batch=16, lr=5e-5, warmup=10)
 ARMS = ["geko", "full", "random", "infobatch"]  # every seed
-SEED0_ARMS = ["geko_curriculum", "geko_seed", "aggressive", "geko_weighted", "balanced", "conservative"]  # seed 0
-CONFIGS = {"geko": GEKOConfig(), "geko_curriculum": GEKOConfig(use_curriculum=True), "geko_weighted": GEKOConfig(epoch_budget="weighted", use_curriculum=True), "geko_seed": get_preset("seed"), "aggressive": get_preset("aggressive"),
-           "balanced": get_preset("balanced"), "conservative": get_preset("conservative")}
+SEED0_ARMS = ["geko_freeze_only", "geko_seed", "gekolib", "aggressive", "balanced", "conservative"]
+BUDGET_OF = {"random": "geko", "infobatch": "geko", "random_r02": "geko_r02", "infobatch_r02": "geko_r02"}
+CONFIGS = {
+    "geko": GEKOConfig(),
+    "geko_freeze_only": GEKOConfig(light_sample_rate=1.0),  # geko_hf 0.1.0's default: only FREEZE saves
+    "geko_r02": GEKOConfig(light_sample_rate=0.2),  # a deeper LIGHT cut: ~40% fewer passes
+    "geko_curriculum": GEKOConfig(use_curriculum=True),
+    "geko_weighted": GEKOConfig(epoch_budget="weighted", use_curriculum=True),
+    "geko_seed": get_preset("seed"),  # gekolib's constants, literally, on geko_hf's machinery
+    "aggressive": get_preset("aggressive"), "balanced": get_preset("balanced"),
+    "conservative": get_preset("conservative"),
+}
 
 
 def config_for(arm: str) -> GEKOConfig:
@@ -200,7 +212,7 @@ def run_arm(workload, arm, seed, budget=None):
         trainer._geko_callback.config.log_bucket_stats = False
         policy = {"random": with_budget(RandomTracker, budget or []),
                   "infobatch": with_budget(InfoBatchTracker, budget or []),
-                  "full_records": FullTracker}.get(arm)
+                  "full_records": FullTracker}.get(arm.partition(":")[0].removesuffix("_r02"))
         if policy is not None:
             trainer._geko_callback.tracker_class = policy
     t0 = time.perf_counter()
@@ -244,17 +256,50 @@ def summarise(runs):
             for arm, d in rows.items()}
 
 
-def markdown(summary, meta):
-    lines = [f"Workload `{meta['workload']}`; seeds {meta['seeds']}; {meta['machine']}; bf16 autocast: {meta['bf16']}.",
-             "Ratios are to the full arm of the same seed (measured in the same run); mean ± std over seeds.", "",
-             "| arm | held-out metric | sample passes | forward calls | tokens | train time |",
-             "|---|---|---|---|---|---|"]
+def paired(runs, arm, other):
+    """Per-seed difference of the final metric, arm minus other (same seed, same data): mean, std, n."""
+    by = {(r["arm"], r["seed"]): r["metric"] for r in runs}
+    d = [by[(arm, s)] - by[(other, s)] for (a, s) in by if a == arm and (other, s) in by]
+    return (float(np.mean(d)), float(np.std(d)), len(d)) if d else None
+
+
+def verdict(summary, runs, waste, suffix=""):
+    """The issue's targets, checked on the numbers (not asserted), for `geko{suffix}` vs `random{suffix}`..."""
+    g, full = summary.get("geko" + suffix), summary.get("full")
+    if not g or not full:
+        return []
+    drop = full["metric"][0] - g["metric"][0]
+    lines = ["", f"Targets, arm geko{suffix} ({'the default config' if not suffix else 'see the arm list'}):",
+             f"- fewer sample passes: {1 - g['passes'][0]:.1%} (target >= 40%): "
+             f"{'met' if g['passes'][0] <= 0.6 else 'NOT met'}",
+             f"- held-out metric vs full: {g['metric'][0]:.4f} vs {full['metric'][0]:.4f}, drop {drop * 100:+.2f} points "
+             f"(target: at most 1 point, within the seed spread {full['metric'][1] * 100:.2f}): "
+             f"{'met' if drop <= min(0.01, max(full['metric'][1], g['metric'][1], 1e-9)) or drop <= 0 else 'NOT met'}"]
+    for other in ("random" + suffix, "infobatch" + suffix):
+        p = paired(runs, "geko" + suffix, other)
+        if p:
+            lines.append(f"- geko minus {other} at the same budget, per seed: {p[0] * 100:+.2f} ± {p[1] * 100:.2f} "
+                         f"points over {p[2]} seeds: {'beats' if p[0] > 0 else 'does NOT beat'} it on average")
+    if waste:
+        lines.append(f"- GEKO's saving as a share of full training's waste: {(1 - g['passes'][0]) / waste:.1%}")
+    return lines
+
+
+def markdown(summary, meta, runs=()):
+    lines = [f"Workload `{meta['workload']}`; seeds {meta['seeds']}; {meta['machine']}; bf16 autocast: {meta['bf16']}; "
+             f"config {meta['config']}.",
+             "Ratios are to the full arm of the same seed (measured in the same run); mean ± std over seeds (n). "
+             "Every trained sample pass is one forward and one backward, so backward passes = sample passes.", "",
+             "| arm | n | held-out metric | sample passes (fwd = bwd) | forward calls | tokens | train time |",
+             "|---|---|---|---|---|---|---|"]
     for arm, s in summary.items():
-        f = lambda k, pct=False: f"{s[k][0]:.3f} ± {s[k][1]:.3f}"  # noqa: E731
-        lines.append(f"| {arm} | {f('metric')} | {f('passes')} | {f('calls')} | {f('tokens')} | {f('time')} |")
+        f = lambda k: f"{s[k][0]:.3f} ± {s[k][1]:.3f}"  # noqa: E731
+        lines.append(f"| {arm} | {s['n']} | {f('metric')} | {f('passes')} | {f('calls')} | {f('tokens')} | {f('time')} |")
     if meta.get("waste") is not None:
-        lines += ["", f"Waste of full training (seed 0): {meta['waste']:.1%} of its sample passes went to samples "
-                      "already correct in that forward pass."]
+        lines += ["", f"Waste of full training (seed {meta['seeds'][0]}): {meta['waste']:.1%} of its sample passes went to "
+                      "samples already correct in that forward pass."]
+    for suffix in ("", "_r02"):
+        lines += verdict(summary, list(runs), meta.get("waste"), suffix)
     return "\n".join(lines) + "\n"
 
 
@@ -287,7 +332,7 @@ def write_results(base, runs, meta):
     with open(base + ".json", "w") as f:
         json.dump({"meta": meta, "summary": summary, "runs": runs}, f, indent=1)
     with open(base + ".md", "w") as f:
-        f.write(markdown(summary, meta))
+        f.write(markdown(summary, meta, runs))
     plot(runs, summary, base + ".png", meta["workload"])
     return summary
 
@@ -301,6 +346,7 @@ def main():
     p.add_argument("--no-waste", action="store_true")
     p.add_argument("--quick", action="store_true", help="tiny sizes, to check the script end to end")
     p.add_argument("--tag", default="", help="suffix of the results files")
+    p.add_argument("--resume", action="store_true", help="keep the (arm, seed) runs already in the results file")
     a = p.parse_args()
     if a.quick:
         MINILM.update(n_train=128, n_eval=64, epochs=2)
@@ -308,18 +354,22 @@ def main():
     torch.set_num_threads(os.cpu_count() or 1)
     os.makedirs(RESULTS, exist_ok=True)
     runs = []
+    base = os.path.join(RESULTS, f"savings_{a.workload}{a.tag}")
+    if a.resume and os.path.exists(base + ".json"):  # keep the runs a cut-short benchmark already wrote
+        runs = [r for r in json.load(open(base + ".json"))["runs"] if r["arm"] != "full_records"]
+    done = {(r["arm"], r["seed"]) for r in runs}
     meta = {"workload": a.workload, "seeds": a.seeds, "bf16": BF16, "torch": torch.__version__,
             "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}",
             "date": time.strftime("%Y-%m-%d"), "config": MINILM if a.workload == "minilm" else SMOLLM, "waste": None}
-    base = os.path.join(RESULTS, f"savings_{a.workload}{a.tag}")
-    budgets = {}
+    budgets = {(r["arm"], r["seed"]): r["per_epoch_passes"] for r in runs if r["arm"] in BUDGET_OF.values()}
     plan = [(seed, arm) for seed in a.seeds for arm in a.arms] + [(a.seeds[0], arm) for arm in a.seed0_arms]
     for seed, arm in plan:  # every seed's core arms first, then the first seed's extra arms
-        if seed not in budgets:  # the GEKO arm sets the budget of random/infobatch
-            runs.append(run_arm(a.workload, "geko", seed))
-            budgets[seed] = runs[-1]["per_epoch_passes"]
-        if arm != "geko":
-            runs.append(run_arm(a.workload, arm, seed, budget=budgets[seed]))
+        source = BUDGET_OF.get(arm, arm if arm in BUDGET_OF.values() else None)
+        if source and (source, seed) not in budgets:  # a GEKO arm sets the budget of its baselines
+            runs.append(run_arm(a.workload, source, seed))
+            budgets[(source, seed)] = runs[-1]["per_epoch_passes"]
+        if arm not in BUDGET_OF.values() and (arm, seed) not in done:
+            runs.append(run_arm(a.workload, arm, seed, budget=budgets.get((BUDGET_OF.get(arm), seed))))
         write_results(base, runs, meta)  # after every run: a cut-short benchmark still leaves its numbers
     if not a.no_waste:
         rec = run_arm(a.workload, "full_records", a.seeds[0])

@@ -75,14 +75,15 @@ busy_before = cpu_busy_share()  # other load on the machine before we start (0 =
 rows = []
 for n in SIZES:
     rng = np.random.default_rng(SEED)
-    cfg = GEKOConfig()  # defaults: curriculum on, q_value_mode auto
+    cfg = GEKOConfig()  # the defaults (light_sample_rate 0.2: the LIGHT draw is part of the plan's cost)
     state = SampleState(n, cfg)
     obs = observations(n, rng)
     t_update, t_update_all, c_update = timed(lambda: state.update(*obs))
     t_repart, t_repart_all, c_repart = timed(state.repartition)
     phase, weights = bucket_weights(EPOCH, NUM_EPOCHS, cfg.use_curriculum, cfg.bucket_weights)
     plan_fn = lambda: plan_epoch(  # noqa: E731
-        state.bucket, state.pruned, state.times_seen, weights, cfg.max_times_seen, seed=SEED, epoch=EPOCH, unit=UNIT
+        state.bucket, state.pruned, state.times_seen, weights, cfg.max_times_seen, seed=SEED, epoch=EPOCH, unit=UNIT,
+        budget_mode=cfg.epoch_budget, light_rate=cfg.light_sample_rate,
     )
     t_plan, t_plan_all, c_plan = timed(plan_fn)
     plan = plan_fn()
