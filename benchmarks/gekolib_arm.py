@@ -96,22 +96,6 @@ def evaluate(model, held, collator, metric, bf16=False, batch_size=EVAL_BATCH):
     return float(metric(EvalPrediction(predictions=p, label_ids=y))["metric"])
 
 
-class _Meter:
-    """savings.Meter without the HF callback: forward calls, sample rows and tokens while module.training."""
-
-    def __init__(self, model):
-        self.calls = self.rows = self.tokens = 0
-        self.handle = model.register_forward_pre_hook(self._hook, with_kwargs=True)
-
-    def _hook(self, module, args, kwargs):
-        if module.training:
-            ids = kwargs.get("input_ids")
-            mask = kwargs.get("attention_mask")
-            self.calls += 1
-            self.rows += int(ids.shape[0])
-            self.tokens += int(mask.sum()) if mask is not None else int(ids.numel())
-
-
 def _jsonable(x):
     if isinstance(x, dict):
         return {str(k): _jsonable(v) for k, v in x.items()}
@@ -135,7 +119,9 @@ def run_gekolib(setup, seed: int, bf16: bool, output_dir: str) -> dict:
     from geko import GEKOConfig, GEKOTrainer, GEKOTrainingArgs
 
     model, train, held, collator, metric, c = setup
-    meter = _Meter(model)
+    from savings import Meter  # forward calls, sample rows and tokens while module.training, as every arm
+
+    meter = Meter(model)
     curve: list[tuple[int, float]] = []
     eval_seconds = [0.0]
 
