@@ -60,8 +60,11 @@ def config_for(arm: str) -> GEKOConfig:
     name, _, overrides = arm.partition(":")
     cfg = CONFIGS.get(name, GEKOConfig())
     changes = dict(kv.split("=") for kv in overrides.split(",") if kv)
-    types = {f: type(getattr(cfg, f)) for f in changes}
-    return cfg.replace(**{f: types[f](v) for f, v in changes.items()})
+    def parse(field, text):
+        kind = type(getattr(cfg, field))
+        return text.lower() in ("1", "true", "yes") if kind is bool else kind(text)
+
+    return cfg.replace(**{f: parse(f, v) for f, v in changes.items()})
 
 
 BF16 = "avx512_bf16" in open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else False

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import torch
 
-from .stats import segment_index
+from .stats import output_field, segment_index
 
 
 def output_tensor(outputs):
     """The tensor the loss is computed from: `logits`, or TRL's fused head's per-token `log_probs`."""
     for name in ("logits", "log_probs"):
-        t = getattr(outputs, name, None)
-        if t is None and isinstance(outputs, dict):
-            t = outputs.get(name)
+        t = output_field(outputs, name)
         if t is not None:
             return t, name
     return None, None

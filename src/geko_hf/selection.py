@@ -41,9 +41,10 @@ def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: in
     remaining = np.maximum(int(max_times_seen) - np.asarray(times_seen).astype(np.int32), 0)
     trainable = _trainable(buckets, pruned, remaining)
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch)])
-    light = trainable & (buckets == LIGHT)
-    if light_rate < 1.0 and light.any():  # (no draw without LIGHT samples: epoch 0's plan is the same at any rate)
-        trainable &= ~light | (rng.random(len(buckets), dtype=np.float32) < light_rate)
+    if light_rate < 1.0:
+        light = trainable & (buckets == LIGHT)
+        if light.any():  # no draw without LIGHT samples: epoch 0's plan is the same at any rate
+            trainable &= ~light | (rng.random(len(buckets), dtype=np.float32) < light_rate)
     w = _weight_table(weights, scaled=True).astype(np.float32)[buckets]
     w *= trainable
     if trainable.any() and w.sum() == 0:

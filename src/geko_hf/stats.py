@@ -164,6 +164,14 @@ def default_labels(inputs: dict) -> torch.Tensor | None:
     return labels
 
 
+def output_field(outputs, name: str):
+    """`outputs.<name>` for a ModelOutput or any object, `outputs[name]` for a plain dict; None if absent."""
+    value = getattr(outputs, name, None)
+    if value is None and isinstance(outputs, dict):
+        value = outputs.get(name)
+    return value
+
+
 def sample_stats(outputs, inputs: dict, compute_correctness=None, compute_confidence=None,
                  num_samples: int | None = None) -> SampleStats:
     """Dispatch on the output shape; user functions (the seed's API) override correctness/confidence.
@@ -171,9 +179,7 @@ def sample_stats(outputs, inputs: dict, compute_correctness=None, compute_confid
     `num_samples` is the number of sample ids in the batch; when it differs from the number of rows (padding-free
     batches), causal-LM statistics are split per sequence (see `segment_index`).
     """
-    logits = getattr(outputs, "logits", None)
-    if logits is None and isinstance(outputs, dict):
-        logits = outputs.get("logits")
+    logits = output_field(outputs, "logits")
     fused = logits is None and getattr(outputs, "log_probs", None) is not None \
         and getattr(outputs, "label_mask", None) is not None
     labels = default_labels(inputs)
