@@ -366,12 +366,15 @@ def main():
     os.makedirs(RESULTS, exist_ok=True)
     runs = []
     base = os.path.join(RESULTS, f"savings_{a.workload}{a.tag}")
-    if a.resume and os.path.exists(base + ".json"):  # keep the runs a cut-short benchmark already wrote
-        runs = [r for r in json.load(open(base + ".json"))["runs"] if r["arm"] != "full_records"]
-    done = {(r["arm"], r["seed"]) for r in runs}
     meta = {"workload": a.workload, "seeds": a.seeds, "bf16": BF16, "torch": torch.__version__,
             "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}",
             "date": time.strftime("%Y-%m-%d"), "config": MINILM if a.workload == "minilm" else SMOLLM, "waste": None}
+    if a.resume and os.path.exists(base + ".json"):  # keep the runs a cut-short benchmark already wrote
+        saved = json.load(open(base + ".json"))
+        runs = saved["runs"]
+        meta["waste"] = saved["meta"].get("waste")  # a new waste run (unless --no-waste) replaces it
+        meta["seeds"] = sorted(set(saved["meta"]["seeds"]) | set(a.seeds))
+    done = {(r["arm"], r["seed"]) for r in runs}
     budgets = {(r["arm"], r["seed"]): r["per_epoch_passes"] for r in runs if r["arm"] in BUDGET_OF.values()}
     plan = [(seed, arm) for seed in a.seeds for arm in a.arms] + [(a.seeds[0], arm) for arm in a.seed0_arms]
     for seed, arm in plan:  # every seed's core arms first, then the first seed's extra arms
@@ -385,7 +388,7 @@ def main():
     if not a.no_waste:
         rec = run_arm(a.workload, "full_records", a.seeds[0])
         meta["waste"] = rec.get("waste")
-        runs.append(rec)
+        runs = [r for r in runs if r["arm"] != "full_records"] + [rec]
     summary = write_results(base, runs, meta)
     g, full = summary.get("geko"), summary.get("full")
     if g and full:
