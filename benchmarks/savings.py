@@ -1,7 +1,8 @@
 """Does GEKO save compute at the same quality? Arms on one workload, several seeds, one results file.
 
-    python benchmarks/savings.py --workload minilm              # MiniLM-L6 on Rotten Tomatoes
-    python benchmarks/savings.py --workload smollm --seeds 0    # SmolLM2-135M-Instruct, chain-sum SFT
+    python benchmarks/savings.py --workload minilm              # MiniLM-L6 on Rotten Tomatoes, every arm, 3 seeds
+    python benchmarks/savings.py --workload smollm --arms geko full random infobatch geko_freeze_only \
+        geko_seed gekolib aggressive balanced conservative     # SmolLM2-135M-Instruct, chain-sum SFT
 
 Arms (same model, data, epochs, hyperparameters; each arm's compute is COUNTED with a forward hook):
   full         stock transformers.Trainer on full data
@@ -39,8 +40,10 @@ from geko_hf import GEKOConfig, GEKOTrainer, get_preset  # noqa: E402
 # -- workloads: constants at the top ---------------------------------------------------------------------
 MINILM = dict(n_train=2000, n_eval=1000, max_length=64, epochs=3, batch=32, lr=5e-5, warmup=20)
 SMOLLM = dict(n_per_level=80, n_eval_per_level=60, epochs=3, batch=16, lr=5e-5, warmup=10)
-ARMS = ["geko", "full", "random", "infobatch"]  # every seed
-SEED0_ARMS = ["geko_freeze_only", "geko_seed", "gekolib", "aggressive", "balanced", "conservative"]
+CORE_ARMS = ["geko", "full", "random", "infobatch"]
+EXTRA_ARMS = ["geko_freeze_only", "geko_seed", "gekolib", "aggressive", "balanced", "conservative"]
+ARMS = CORE_ARMS + ["geko_r02", "random_r02", "infobatch_r02"] + EXTRA_ARMS  # every seed (--seeds)
+SEED0_ARMS: list[str] = []  # arms for the first seed only (--seed0-arms), for quick looks
 ORDER = ["full", "geko", "random", "infobatch", "geko_r02", "random_r02", "infobatch_r02"]  # table order
 BUDGET_OF = {"random": "geko", "infobatch": "geko", "random_r02": "geko_r02", "infobatch_r02": "geko_r02"}
 CONFIGS = {
