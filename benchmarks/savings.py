@@ -318,7 +318,7 @@ def plot(runs, summary, path, workload):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(14, 4.8))
     for arm in summary:
         xs = [r["curve"] for r in runs if r["arm"] == arm]
         for i, curve in enumerate(xs):
@@ -331,7 +331,7 @@ def plot(runs, summary, path, workload):
     b.set(xlabel="sample passes / full arm", ylabel="final held-out metric", title="final metric vs compute (mean ± std)")
     for ax in (a, b):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    b.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))  # one legend (same colours), outside the data
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
