@@ -41,11 +41,11 @@ from geko_hf import GEKOConfig, GEKOTrainer, get_preset  # noqa: E402
 # -- workloads: constants at the top ---------------------------------------------------------------------
 MINILM = dict(n_train=2000, n_eval=1000, max_length=64, epochs=3, batch=32, lr=5e-5, warmup=20)
 SMOLLM = dict(n_per_level=80, n_eval_per_level=60, epochs=3, batch=16, lr=5e-5, warmup=10)
-CORE_ARMS = ["geko", "full", "random", "infobatch"]
-EXTRA_ARMS = ["geko_freeze_only", "geko_seed", "gekolib", "aggressive", "balanced", "conservative"]
-ARMS = CORE_ARMS + ["geko_r02", "random_r02", "infobatch_r02"] + EXTRA_ARMS  # every seed (--seeds)
+R02_ARMS = ["geko_r02", "random_r02", "infobatch_r02"]
+ORDER = ["full", "geko", "random", "infobatch", *R02_ARMS]  # table order; other arms follow in run order
+ARMS = ["geko", "full", "random", "infobatch", *R02_ARMS,  # every seed (--seeds)
+        "geko_freeze_only", "geko_seed", "gekolib", "aggressive", "balanced", "conservative"]
 SEED0_ARMS: list[str] = []  # arms for the first seed only (--seed0-arms), for quick looks
-ORDER = ["full", "geko", "random", "infobatch", "geko_r02", "random_r02", "infobatch_r02"]  # table order
 BUDGET_OF = {"random": "geko", "infobatch": "geko", "random_r02": "geko_r02", "infobatch_r02": "geko_r02"}
 CONFIGS = {
     "geko": GEKOConfig(),
@@ -382,7 +382,7 @@ def main():
     done = {(r["arm"], r["seed"]) for r in runs}
     budgets = {(r["arm"], r["seed"]): r["per_epoch_passes"] for r in runs if r["arm"] in BUDGET_OF.values()}
     plan = [(seed, arm) for seed in a.seeds for arm in a.arms] + [(a.seeds[0], arm) for arm in a.seed0_arms]
-    for seed, arm in plan:  # every seed's core arms first, then the first seed's extra arms
+    for seed, arm in plan:  # every seed's arms, then the first seed's --seed0-arms
         source = BUDGET_OF.get(arm, arm if arm in BUDGET_OF.values() else None)
         if source and (source, seed) not in budgets:  # a GEKO arm sets the budget of its baselines
             runs.append(run_arm(a.workload, source, seed))
