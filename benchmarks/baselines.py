@@ -33,14 +33,14 @@ class FullTracker(GEKOTracker):
     def make_plan(self, epoch):
         return _cut(np.random.default_rng([self.seed, epoch, 1]).permutation(self.num_samples), self.unit)
 
-    def loss_weights(self, ids):
+    def weight_table(self):
         return None  # the stock Trainer's data and loss
 
 
 class BudgetTracker(GEKOTracker):
     budget: list[int] = []  # passes per epoch, set by with_budget()
 
-    def loss_weights(self, ids):
+    def weight_table(self):
         return None  # plain (unweighted) training on the chosen samples, whatever the GEKO config says
 
     def epoch_budget(self, epoch):
@@ -62,8 +62,8 @@ class InfoBatchTracker(BudgetTracker):
 
     loss_weight: np.ndarray | None = None
 
-    def loss_weights(self, ids):
-        return None if self.loss_weight is None else self.loss_weight[np.asarray(ids)]
+    def weight_table(self):
+        return self.loss_weight
 
     def make_plan(self, epoch):
         n, rng = self.num_samples, np.random.default_rng([self.seed, epoch, 3])

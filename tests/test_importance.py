@@ -78,7 +78,11 @@ def _grads(model):
 
 
 def _weighted_step(geko, batch, num_items, weights):
-    geko._geko_callback.tracker.loss_weights = lambda ids: weights[: len(ids)]
+    cb = geko._geko_callback
+    table = np.ones(cb.tracker.num_samples, dtype=np.float32)
+    table[batch[ID_COLUMN].numpy()] = weights[: len(batch[ID_COLUMN])]
+    cb.tracker.weight_table = lambda: table
+    cb._weights = None  # the per-epoch device copy is rebuilt from the table above
     geko.model.zero_grad()
     geko.training_step(geko.model, _copy(batch), num_items)
     return _grads(geko.model)

@@ -97,10 +97,23 @@ _OVERSHOOT = dict(buckets=np.array([HARD, HARD, LIGHT], np.uint8), pruned=np.zer
 @FAST
 @given(selection_inputs())
 @example(_OVERSHOOT)
-def test_plan_not_longer_than_trainable_count(inp):
+def test_plan_not_longer_than_trainable_count_rounded_up_to_whole_steps(inp):
+    # the remainder of an epoch is trained (as the stock Trainer's last partial step does), never dropped and
+    # reported as saved: the plan is the trainable count rounded UP to the unit, never more
     trainable = int(_trainable(inp).sum())
-    if trainable >= inp["unit"]:
-        assert len(_plan(inp)) <= trainable
+    unit = inp["unit"]
+    assert len(_plan(inp)) <= -(-trainable // unit) * unit
+
+
+@pytest.mark.parametrize("n, unit", [(60, 16), (61, 8), (7, 4), (100, 32)])
+def test_remainder_is_trained_not_cut(n, unit):
+    """60 samples, unit 16: all 60 train (plus 4 repeats to fill the last step), none is silently dropped."""
+    inp = dict(buckets=np.full(n, FOCUS, np.uint8), pruned=np.zeros(n, bool), times_seen=np.zeros(n, np.uint16),
+               weights=(1.0, 1.0, 1.0), max_times_seen=50, seed=0, epoch=0, unit=unit)
+    plan = _plan(inp)
+    assert len(plan) == -(-n // unit) * unit
+    assert set(plan.tolist()) == set(range(n))
+    assert np.bincount(plan, minlength=n).max() <= 2
 
 
 @pytest.mark.parametrize("seed", range(40))

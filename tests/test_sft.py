@@ -22,7 +22,7 @@ import geko_hf  # noqa: E402
 from geko_hf import GEKOCallback, GEKOConfig  # noqa: E402
 from geko_hf.ids import ID_COLUMN  # noqa: E402
 from geko_hf.sft import GEKOSFTConfig, GEKOSFTTrainer  # noqa: E402
-from geko_hf.stats import causal_lm_stats  # noqa: E402
+from geko_hf.stats import token_stats  # noqa: E402
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}"
@@ -215,7 +215,7 @@ def test_fused_head_stats_match_full_logits(tokenizer, tmp_path, padding_free):
     ids = batch[ID_COLUMN]
     rows = [trainer.train_dataset[int(i)] for i in ids]
     with torch.no_grad():  # reference: each sample alone, full logits, GEKO's logits-path statistics
-        ref = [causal_lm_stats(trainer.model(input_ids=torch.tensor([r["input_ids"]])).logits,
+        ref = [token_stats(trainer.model(input_ids=torch.tensor([r["input_ids"]])).logits,
                                torch.tensor([r["labels"]])) for r in rows]
     order = torch.argsort(ids)
     for name in ("loss", "correct", "tokens"):
@@ -242,7 +242,7 @@ def test_fused_head_confidence_exact_when_correct(tokenizer, tmp_path):
         labels[:, 1:][supervised] = logits[:, :-1].argmax(-1)[supervised]  # the model is right everywhere
         fused = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels,
                       fused_lm_head=True)
-        got, want = fused_lm_stats(fused), causal_lm_stats(logits, labels)
+        got, want = fused_lm_stats(fused), token_stats(logits, labels)
     assert got.correct.all() and want.correct.all()
     for name in ("loss", "confidence"):
         assert torch.allclose(getattr(got, name), getattr(want, name), atol=1e-5), name

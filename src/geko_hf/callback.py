@@ -33,7 +33,13 @@ logger = logging.getLogger("geko_hf")
 
 
 class StatsBuffer:
-    """Per-sample records of the current epoch, kept on the device until the epoch ends (no per-step sync)."""
+    """Per-sample records of the current epoch, kept on the device until the epoch ends (no per-step sync).
+
+    Every `consolidate_every` batches the parts are concatenated on the device: a whole epoch of tiny per-step
+    tensors would otherwise hold one allocation each (hundreds of MB of allocator blocks over 100k+ steps).
+    """
+
+    consolidate_every = 256
 
     def __init__(self):
         self.clear()
@@ -46,6 +52,8 @@ class StatsBuffer:
         self.parts.append((ids.detach().long(), stats.loss.detach().float(), stats.correct.detach(),
                            stats.confidence.detach().float(), stats.tokens.detach().long()))
         self.batches += 1
+        if len(self.parts) > self.consolidate_every:
+            self.parts = [tuple(torch.cat(c) for c in zip(*self.parts))]  # device-side, no sync
 
     def drain(self, accelerator=None):
         """Concatenate (and gather across ranks) -> numpy arrays; empties the buffer."""
@@ -59,21 +67,28 @@ class StatsBuffer:
                 cols = [accelerator.gather(c if c.dtype != torch.bool else c.to(torch.uint8)) for c in cols]
             out = tuple(c.cpu().numpy() for c in cols)
             out = (out[0], out[1], out[2].astype(bool), out[3], out[4])
-        batches = self.batches * (accelerator.num_processes if accelerator is not None else 1)
+        # Batches counted in GLOBAL micro-batches (one per step of every rank's loader), the unit of the full-data
+        # reference (ceil(samples / global micro-batch)): ranks run the same number of steps.
+        batches = self.batches
         self.clear()
         return out, batches
 
 
 class GEKOCallback(TrainerCallback):
-    """GEKO for the stock Trainer. Arguments as GEKOTrainer's: config, compute_correctness, compute_confidence."""
+    """GEKO for the stock Trainer. Arguments as GEKOTrainer's: config, compute_correctness, compute_confidence,
+    compute_sample_loss. One callback per Trainer: a second Trainer needs a new GEKOCallback()."""
 
     tracker_class = GEKOTracker  # the one extension point: benchmarks plug baseline selection policies here
 
-    def __init__(self, config: GEKOConfig | None = None, compute_correctness=None, compute_confidence=None):
+    def __init__(self, config: GEKOConfig | None = None, compute_correctness=None, compute_confidence=None,
+                 compute_sample_loss=None):
         self.explicit_config = config
         self.config: GEKOConfig | None = config
         self.compute_correctness = compute_correctness
         self.compute_confidence = compute_confidence
+        self.compute_sample_loss = compute_sample_loss
+        self._weights: tuple | None = None  # (epoch, device, table): this epoch's per-sample gradient weights
+        self.passes_at_train_begin = 0
         self.trainer = None
         self.tracker: GEKOTracker | None = None
         self.buffer = StatsBuffer()
@@ -87,17 +102,29 @@ class GEKOCallback(TrainerCallback):
         self.fingerprint: dict | None = None
         self.restored = False  # True once a checkpoint's GEKO state was loaded
 
+    @property
+    def hooks(self) -> dict:
+        return {"compute_sample_loss": self.compute_sample_loss, "compute_correctness": self.compute_correctness,
+                "compute_confidence": self.compute_confidence}
+
     # -- wiring -------------------------------------------------------------------------------------
     def on_init_end(self, args, state, control, **kwargs):
-        if self.trainer is None:
-            self.attach(_find_initialising_trainer())
-        elif not hasattr(self.trainer, "_geko_callback"):
-            self.attach(self.trainer)
+        trainer = _find_initialising_trainer()
+        if trainer is not self.trainer or getattr(trainer, "_geko_callback", None) is not self:
+            self.attach(trainer)
 
     def attach(self, trainer) -> None:
         """Make `trainer` a GEKO trainer (mixes GEKOMixin into its class) bound to this callback."""
         from .trainer import geko_class_for
 
+        refuse_unsupported_trainer(trainer)
+        if self.trainer is not None and self.trainer is not trainer:
+            # Sharing one callback would share one tracker, buffer and schedule between two runs.
+            raise ValueError(
+                f"This GEKOCallback already belongs to another trainer ({type(self.trainer).__name__} at "
+                f"{id(self.trainer):#x}). Pass a new GEKOCallback() to each Trainer (e.g. create it inside your loop "
+                "over seeds or folds)."
+            )
         trainer.__class__ = geko_class_for(type(trainer))
         trainer._geko_callback = self
         self.trainer = trainer
@@ -107,27 +134,43 @@ class GEKOCallback(TrainerCallback):
         self.new_run, self.resume_from = True, resume_from
 
     def make_tracker(self, trainer) -> GEKOTracker:
-        """Create the run's tracker for the FINAL train_dataset (TRL tokenises/filters in __init__)."""
-        if self.tracker is not None and not getattr(self, "new_run", True):
+        """Create the run's tracker for the FINAL train_dataset (TRL tokenises/filters in __init__).
+
+        Also when the batch changed under the same run (auto_find_batch_size halves it after an OOM and restarts the
+        loop): the plans' unit is the batch actually used."""
+        unit, batch = data_parallel_batch(trainer)
+        same_batch = self.tracker is not None and (self.tracker.unit, self.tracker.batch_size) == (unit, batch)
+        if same_batch and not getattr(self, "new_run", True):
             return self.tracker
         args = trainer.args
         self.config = self.explicit_config or getattr(args, "geko_config", None) or GEKOConfig()
-        world = max(args.world_size, 1)
+        n = len(trainer.train_dataset)
         self.tracker = self.tracker_class(
-            len(trainer.train_dataset), self.config,
-            seed=args.data_seed if args.data_seed is not None else args.seed,
-            num_epochs=math.ceil(args.num_train_epochs),
-            unit=args.per_device_train_batch_size * args.gradient_accumulation_steps * world,
-            batch_size=args.per_device_train_batch_size * world,
+            n, self.config, seed=args.data_seed if args.data_seed is not None else args.seed,
+            unit=unit, batch_size=batch, **run_length(args, n, unit),
         )
         self.fingerprint = dataset_fingerprint(trainer.train_dataset)
         self.schedule_total, self.in_epoch, self.pending, self.epoch_start_step = None, False, [], 0
         self.buffer.clear()
+        self._weights = None
         self.restored, self.new_run = False, False
         if self.resume_from is not None:
             self.load_resume_state(self.resume_from)
-            self.resume_from = None
         return self.tracker
+
+    def sample_weights(self, ids: torch.Tensor) -> torch.Tensor | None:
+        """Per-sample gradient weights of a batch (None: all 1), looked up on the ids' device without a host sync.
+        The table is fixed for an epoch (buckets move only at epoch end), so it is moved to the device once."""
+        epoch = self.tracker.epoch
+        if self._weights is None or self._weights[:2] != (epoch, ids.device):
+            table = self.tracker.weight_table()
+            self._weights = (epoch, ids.device, None if table is None else torch.as_tensor(table).to(ids.device))
+        table = self._weights[2]
+        return None if table is None else table[ids]
+
+    def passes_this_call(self) -> int:
+        """Sample passes trained since this train() call began (HF's throughput metrics are per call)."""
+        return self.tracker.totals["sample_passes"] - self.passes_at_train_begin
 
     # -- events -------------------------------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):
@@ -137,15 +180,17 @@ class GEKOCallback(TrainerCallback):
                 "construction, not added later with add_callback). Or use geko_hf.GEKOTrainer."
             )
         if args.max_steps > 0:
-            logger.warning(
-                "GEKO with max_steps=%d: epochs shrink as samples freeze, so the run covers more epochs' worth of "
-                "planning than HF computed. Prefer num_train_epochs with GEKO.", args.max_steps)
+            logger.info(
+                "GEKO with max_steps=%d: the number of optimizer steps is fixed, so GEKO saves no compute; it spends "
+                "the steps on samples not yet mastered (more, shorter epochs). To save compute, set num_train_epochs "
+                "instead.", args.max_steps)
         if args.train_sampling_strategy not in ("random", None):
             raise ValueError(
                 f"train_sampling_strategy={args.train_sampling_strategy!r} replaces the training sampler, which "
                 "GEKO needs for its epoch plan. Use train_sampling_strategy='random' (the default) with GEKO."
             )
         self.buffer.clear()
+        self.passes_at_train_begin = self.tracker.totals["sample_passes"] + sum(len(p[0]) for p in self.pending)
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         trainer, tracker = self.trainer, self.tracker
@@ -186,9 +231,11 @@ class GEKOCallback(TrainerCallback):
         if state.is_world_process_zero and self.config.log_bucket_stats:
             print(partition_line(row), flush=True)
         trainer.log(_log_payload(row, tracker))
-        if tracker.epoch < tracker.num_epochs and len(tracker.plan(tracker.epoch)) == 0:
+        if not control.should_training_stop and len(tracker.plan(tracker.epoch)) == 0 and (
+                tracker.epoch < tracker.num_epochs or tracker.fixed_steps):
             msg = (f"[GEKO] Nothing left to train after epoch {tracker.epoch}: every sample is FREEZE, pruned or "
-                   f"at max_times_seen. Training ends early ({tracker.epoch}/{tracker.num_epochs} epochs).")
+                   f"at max_times_seen. Training ends early ({tracker.epoch}/{tracker.num_epochs} epochs, step "
+                   f"{state.global_step}).")
             if state.is_world_process_zero:
                 print(msg, flush=True)
             control.should_training_stop = True
@@ -259,6 +306,57 @@ class GEKOCallback(TrainerCallback):
         if self.tracker is None:
             raise RuntimeError("No GEKO report yet: call trainer.train() first.")
         return self.tracker.efficiency_report()
+
+
+def refuse_unsupported_trainer(trainer) -> None:
+    """TRL trainers other than SFTTrainer do not train one row per sample on token labels: refuse them by name."""
+    for cls in type(trainer).__mro__:
+        if cls.__module__.split(".")[0] != "trl":
+            continue
+        if cls.__name__ == "SFTTrainer":
+            return
+        raise ValueError(
+            f"GEKO does not support TRL's {cls.__name__}: its training rows are not one sample each with token labels "
+            "(preference pairs, prompt groups or generated completions), so GEKO could neither score a sample nor "
+            "skip it without breaking the method. Train it without GEKOCallback; GEKO supports transformers.Trainer "
+            "(and its subclasses such as Seq2SeqTrainer) and TRL's SFTTrainer."
+        )
+
+
+def data_parallel_batch(trainer) -> tuple[int, int]:
+    """(samples per optimizer step, samples per global micro-batch) as the Trainer really uses them.
+
+    The micro-batch is `trainer._train_batch_size` (auto_find_batch_size changes it; DataParallel multiplies it by
+    the GPUs of one process) times the data-parallel world. Ranks that share a batch (tensor, context or sequence
+    parallelism) would record every sample several times and split the sampler's unit: refused.
+    """
+    sizes = {name: getattr(trainer, f"get_{name}_size", lambda: 1)() for name in ("tp", "cp", "sp")}
+    shared = {name: size for name, size in sizes.items() if size and size > 1}
+    if shared:
+        raise ValueError(
+            f"GEKO does not support ranks that share a batch ({', '.join(f'{k}_size={v}' for k, v in shared.items())}"
+            "): every sample would be recorded once per rank of the group. Use data parallelism only (DDP, FSDP or "
+            "DeepSpeed ZeRO) with GEKO."
+        )
+    micro = getattr(trainer, "_train_batch_size", None) or trainer.args.per_device_train_batch_size
+    batch = micro * max(trainer.args.world_size, 1)
+    return batch * trainer.args.gradient_accumulation_steps, batch
+
+
+def run_length(args, num_samples: int, unit: int) -> dict:
+    """How long the run is, in the tracker's terms: whole epochs, the share of the last one, or fixed steps.
+
+    num_train_epochs=1.5 trains one epoch and the first half (in optimizer steps) of the next, as the stock
+    Trainer does; max_steps fixes the optimizer steps, and epochs then follow one another until it is reached."""
+    if args.max_steps > 0:
+        steps_per_full_epoch = max(-(-num_samples // unit), 1)
+        return {"num_epochs": max(-(-args.max_steps // steps_per_full_epoch), 1), "last_epoch_fraction": 1.0,
+                "fixed_steps": True}
+    epochs = float(args.num_train_epochs)
+    if epochs <= 0:
+        raise ValueError(f"num_train_epochs must be > 0 with GEKO (or set max_steps), got {epochs}.")
+    whole = math.ceil(epochs)
+    return {"num_epochs": whole, "last_epoch_fraction": epochs - (whole - 1), "fixed_steps": False}
 
 
 def _concat_records(records: list[tuple]):

@@ -684,7 +684,8 @@ def report(argv) -> dict:
         raise FileNotFoundError(f"{folder!r} is not a folder. Pass an output_dir or a checkpoint-N folder.")
     sd = load_tracker_state(folder)
     tracker = GEKOTracker(int(sd["state"]["num_samples"]), GEKOConfig.from_dict(sd["config"]), seed=sd["seed"],
-                          num_epochs=sd["num_epochs"], unit=sd["unit"], batch_size=sd["batch_size"])
+                          num_epochs=sd["num_epochs"], unit=sd["unit"], batch_size=sd["batch_size"],
+                          last_epoch_fraction=sd.get("last_epoch_fraction", 1.0), fixed_steps=sd.get("fixed_steps", False))
     tracker.load_state_dict(sd)
     rep = tracker.efficiency_report()
     log_history = _read_log_history(folder)

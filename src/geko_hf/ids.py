@@ -6,6 +6,7 @@ accumulation groups, so any side channel is off by one batch (InfoBatch's bug).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -37,14 +38,38 @@ class IndexedDataset(Dataset):
 
 
 def with_ids(dataset):
-    """The dataset with an id column: a datasets.Dataset gets a real column, anything else a wrapper."""
-    if hasattr(dataset, "column_names") and hasattr(dataset, "add_column"):
-        if ID_COLUMN in dataset.column_names:
-            return dataset
-        return dataset.add_column(ID_COLUMN, list(range(len(dataset))))
+    """The dataset with ids that are its row indices: a datasets.Dataset gets a real column, anything else (and a
+    datasets.Dataset with a format transform, whose output keeps only the keys the transform returns) a wrapper.
+
+    An id column that is already there is trusted only if it IS the row index: a dataset that went through an
+    earlier GEKO run and was then shuffled, selected or concatenated carries stale ids that point at other rows.
+    """
     if isinstance(dataset, IndexedDataset):
         return dataset
-    return IndexedDataset(dataset)
+    if not (hasattr(dataset, "column_names") and hasattr(dataset, "add_column")):
+        return IndexedDataset(dataset)
+    if ID_COLUMN in dataset.column_names:
+        if _is_row_index(dataset):
+            return dataset
+        dataset = dataset.remove_columns(ID_COLUMN)
+    if getattr(dataset, "format", {}).get("type") == "custom":  # set_transform / with_transform
+        return IndexedDataset(dataset)
+    return dataset.add_column(ID_COLUMN, np.arange(len(dataset), dtype=np.int64))
+
+
+def _is_row_index(dataset) -> bool:
+    column = dataset.with_format("numpy")[ID_COLUMN]  # one array; no Python int per row
+    return bool(np.array_equal(np.asarray(column), np.arange(len(dataset))))
+
+
+def missing_ids_error(batch) -> ValueError:
+    keys = sorted(batch) if hasattr(batch, "keys") else type(batch).__name__
+    return ValueError(
+        f"A training batch reached compute_loss without `{ID_COLUMN}` (its keys: {keys}), so GEKO cannot tell which "
+        "samples it holds. Something between the dataset and the model dropped the ids: a data collator that keeps "
+        f"only known keys (wrap it in geko_hf.ids.IdCollator), or a compute_loss override that removes `{ID_COLUMN}` "
+        "before calling GEKO's."
+    )
 
 
 class IdCollator:

@@ -33,7 +33,8 @@ def weight_sample_gradients(outputs, inputs: dict, weights, num_samples: int) ->
         )
     if not t.requires_grad:
         return
-    w = torch.as_tensor(weights, dtype=t.dtype, device=t.device)
+    # float32 weights, applied to a float32 copy of the gradient: in bf16 1/0.3 would be 3.328, not 3.333
+    w = torch.as_tensor(weights, dtype=torch.float32, device=t.device)
     if num_samples == t.shape[0]:  # one sample per row
         scale = w.view(-1, *([1] * (t.dim() - 1)))
     else:  # padding-free: several samples in a row, told apart by position_ids
@@ -43,4 +44,5 @@ def weight_sample_gradients(outputs, inputs: dict, weights, num_samples: int) ->
             segments = torch.cat([segments, segments[:, -1:]], dim=1)
         scale = w[segments.clamp(0, num_samples - 1)]  # trailing pad positions carry no loss
         scale = scale.view(*scale.shape, *([1] * (t.dim() - scale.dim())))
-    t.register_hook(lambda grad: None if grad is None else grad * scale)  # None: DDP's unused-parameter pass
+    t.register_hook(lambda grad: None if grad is None else (grad.float() * scale).to(grad.dtype))  # None: DDP's
+    # unused-parameter pass

@@ -73,7 +73,7 @@ def planned_length(buckets, pruned, times_seen, weights, max_times_seen, *, unit
     per_bucket = per_bucket.astype(np.float64)
     per_bucket[LIGHT] *= light_rate
     budget = _budget(budget_mode, per_bucket, weights)
-    return budget - budget % unit if budget >= unit else (unit if budget else 0)
+    return -(-budget // unit) * unit  # plans are rounded UP to whole optimizer steps (see _fit_to_unit)
 
 
 def _budget(mode, per_bucket, weights) -> int:
@@ -113,16 +113,22 @@ def _systematic_counts(weights: np.ndarray, budget: int, rng) -> np.ndarray:
 
 
 def _fit_to_unit(plan, trainable, remaining, counts, unit, rng):
-    """Cut the plan down to a multiple of unit; pad a plan shorter than one unit from trainable samples' spare
-    passes (never past max_times_seen). Cutting loses at most unit-1 passes, re-drawn next epoch."""
-    if unit <= 1:
+    """Round the plan UP to a multiple of unit with extra passes of trainable samples (never past max_times_seen).
+
+    HF ends an epoch's last accumulation group without an optimizer step when it is short (its step count is fixed
+    at train start), so a plan must fill whole steps. Cutting it instead would leave samples untrained and report
+    them as saved; the stock Trainer trains them in a last, partial step. Only if too few passes are left to fill
+    the step (max_times_seen) is the plan cut, and those passes are GEKO's choice to skip."""
+    short = -len(plan) % unit
+    if unit <= 1 or short == 0:
         return plan
-    if len(plan) >= unit:
-        return plan[: len(plan) - len(plan) % unit]
-    need = unit - len(plan)
-    spare = np.where(trainable, remaining - counts, 0)  # built only in this rare case (plan < one unit)
-    pool = np.repeat(np.arange(len(spare), dtype=np.int64), np.minimum(spare, need))
-    if len(pool) < need:
-        return np.zeros(0, dtype=np.int64)  # too few passes left to fill one optimizer step
-    extra = rng.choice(pool, size=need, replace=False)
-    return np.concatenate([plan, extra])
+    spare = np.where(trainable, remaining - counts, 0)
+    candidates = np.flatnonzero(spare > 0)
+    if len(candidates) >= short:  # distinct samples, none past max_times_seen
+        extra = rng.choice(candidates, size=short, replace=False)
+    else:  # a few samples left: repeat them as far as their remaining passes allow
+        pool = np.repeat(candidates, np.minimum(spare[candidates], short))
+        if len(pool) < short:
+            return plan[: len(plan) - len(plan) % unit]
+        extra = rng.choice(pool, size=short, replace=False)
+    return np.concatenate([plan, extra.astype(np.int64)])

@@ -48,12 +48,13 @@ class GEKOSFTTrainer(GEKOMixin, SFTTrainer):
 
     Extra arguments, as `GEKOTrainer`'s: `geko_config` (a GEKOConfig; default: from GEKOSFTConfig's geko_ fields,
     else GEKOConfig()), `compute_correctness(outputs, batch) -> BoolTensor[B]`, `compute_confidence(outputs, batch)
-    -> Tensor[B]` (outputs are TRL's fused-head outputs: per-token `log_probs`, `is_top1`, `entropy`, `label_mask`),
+    -> Tensor[B]`, `compute_sample_loss(outputs, batch) -> Tensor[B]` (outputs are TRL's fused-head outputs: per-token
+    `log_probs`, `is_top1`, `entropy`, `label_mask`),
     and `lora_config` (a peft config: handed to TRL as `peft_config`, then the parameter counts are printed).
     """
 
     def __init__(self, model, args=None, *more, geko_config=None, compute_correctness=None,
-                 compute_confidence=None, lora_config=None, callbacks=None, **kwargs):
+                 compute_confidence=None, compute_sample_loss=None, lora_config=None, callbacks=None, **kwargs):
         _reject_packing(args)
         if isinstance(args, TrainingArguments) and not isinstance(args, SFTConfig):
             # TRL converts foreign arguments to a plain SFTConfig, which has no geko_ fields: convert them here.
@@ -68,7 +69,7 @@ class GEKOSFTTrainer(GEKOMixin, SFTTrainer):
                 )
             kwargs["peft_config"] = lora_config  # TRL wraps the model (added chat tokens, ZeRO-3, QLoRA dtypes)
         callback = GEKOCallback(config=geko_config, compute_correctness=compute_correctness,
-                                compute_confidence=compute_confidence)
+                                compute_confidence=compute_confidence, compute_sample_loss=compute_sample_loss)
         callback.trainer = self
         self._geko_callback = callback
         super().__init__(model, args, *more, callbacks=[*(callbacks or []), callback], **kwargs)

@@ -1,8 +1,10 @@
 """Per-sample loss, correctness and confidence from the training forward pass's own outputs (no 2nd forward).
 
 Default definitions (documented in the README):
-- causal LM: over the sample's supervised tokens (shifted labels != -100): loss = mean token NLL;
-  correct = every supervised token is the model's argmax; confidence = mean top-1 probability.
+- token heads: over the sample's supervised tokens (labels != -100): loss = mean token NLL; correct = every
+  supervised token is the model's argmax; confidence = mean top-1 probability. A causal LM's logit at
+  position t predicts label t + 1 (labels shifted by one); an encoder-decoder's, a masked LM's and a token
+  classifier's predict label t. The trainer decides which from the model (see alignment.py).
 - sequence classification: loss = cross-entropy; correct = argmax == label; confidence = top-1 probability.
 Confidence is the probability of the model's OWN prediction, not of the target: HARD means "confidently
 wrong", which a target probability can never express (a target above 0.5 is always the argmax).
@@ -35,13 +37,18 @@ class SampleStats:
     tokens: torch.Tensor  # int64 [B], supervised tokens trained on
 
 
-def _token_rows(logits, labels):
+def _aligned(logits, labels, shift: bool):
+    """(logits, labels) with position t of one matching position t of the other."""
+    return (logits[:, :-1], labels[:, 1:]) if shift else (logits, labels)
+
+
+def _token_rows(logits, labels, shift: bool = True):
     """Per supervised token: its sample index, NLL, top-1 probability and argmax-correctness, in chunks.
 
     Only supervised positions are gathered and upcast, CHUNK_ROWS at a time, so no full-vocabulary float32
     copy of the [B, T, V] logits is made (bf16 logits of a 50k vocab would double in size).
     """
-    shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
+    shift_logits, shift_labels = _aligned(logits, labels, shift)
     mask = shift_labels != IGNORE_INDEX
     rows, cols = mask.nonzero(as_tuple=True)  # a host sync on GPU: the price of per-sample statistics
     targets = shift_labels[rows, cols]
@@ -101,12 +108,20 @@ def _sample_of(rows, cols, segments, num_samples):
     return index[keep], keep
 
 
-def causal_lm_stats(logits: torch.Tensor, labels: torch.Tensor, segments: torch.Tensor | None = None,
-                    num_samples: int | None = None) -> SampleStats:
-    """Per-sample statistics from [B, T, V] logits; `segments` ([B, T] sample index, padding-free) else rows."""
-    rows, nll, top1, hit = _token_rows(logits, labels)
+def token_stats(logits: torch.Tensor, labels: torch.Tensor, segments: torch.Tensor | None = None,
+                num_samples: int | None = None, shift: bool = True) -> SampleStats:
+    """Per-sample statistics from [B, T, V] logits; `segments` ([B, T] sample index, padding-free) else rows.
+    `shift`: the logit at t predicts label t + 1 (causal LM), else label t."""
+    if labels.shape[1] != logits.shape[1]:
+        raise ValueError(
+            f"GEKO got logits for {logits.shape[1]} positions and labels for {labels.shape[1]}: it cannot tell which "
+            "logit scores which label. Pass compute_sample_loss=, compute_correctness= and compute_confidence=."
+        )
+    rows, nll, top1, hit = _token_rows(logits, labels, shift)
     if segments is None:
         return _per_sample(rows, nll, top1, hit, logits.shape[0], logits.device)
+    if not shift:
+        raise ValueError("Padding-free batches (several samples per row) are supported for causal LMs only.")
     cols = (labels[:, 1:] != IGNORE_INDEX).nonzero(as_tuple=True)[1]
     index, keep = _sample_of(rows, cols, segments, num_samples)
     return _per_sample(index, nll[keep], top1[keep], hit[keep], num_samples, logits.device)
@@ -172,13 +187,40 @@ def output_field(outputs, name: str):
     return value
 
 
-def sample_stats(outputs, inputs: dict, compute_correctness=None, compute_confidence=None,
-                 num_samples: int | None = None) -> SampleStats:
-    """Dispatch on the output shape; user functions (the seed's API) override correctness/confidence.
+HOOKS = ("compute_sample_loss", "compute_correctness", "compute_confidence")
 
-    `num_samples` is the number of sample ids in the batch; when it differs from the number of rows (padding-free
-    batches), causal-LM statistics are split per sequence (see `segment_index`).
+
+def sample_stats(outputs, inputs: dict, hooks: dict | None = None, num_samples: int | None = None,
+                 shift_labels: bool | None = True) -> SampleStats:
+    """Per-sample statistics of one training batch.
+
+    `hooks` maps names in HOOKS to the user's functions `(outputs, batch) -> Tensor[B]` (the seed's API plus
+    `compute_sample_loss`); each given hook replaces that statistic. With all three, any head works: the defaults
+    are not computed at all. `num_samples` is the number of sample ids in the batch; when it differs from the
+    number of rows (padding-free batches), token statistics are split per sequence (see `segment_index`).
+    `shift_labels`: whether the model's logit at t predicts label t + 1 (causal LM); None when unknown.
     """
+    hooks = {k: v for k, v in (hooks or {}).items() if v is not None}
+    if len(hooks) == len(HOOKS):
+        first = hooks["compute_sample_loss"](outputs, inputs)
+        n = num_samples if num_samples is not None else len(first)
+        device = first.device if isinstance(first, torch.Tensor) else None
+        ones = torch.ones(n, dtype=torch.long, device=device)
+        stats = SampleStats(loss=ones.float(), correct=ones.bool(), confidence=ones.float(), tokens=ones)
+        return _apply_hooks(stats, hooks, outputs, inputs, precomputed_loss=first)
+    return _apply_hooks(default_stats(outputs, inputs, num_samples, shift_labels, given=hooks), hooks, outputs, inputs)
+
+
+def _missing_hooks_hint(given: dict) -> str:
+    missing = [name for name in HOOKS if name not in given]
+    return "Pass " + ", ".join(f"{name}=" for name in missing) + " to the GEKO trainer or callback (each maps " \
+        "(outputs, batch) to one value per sample)."
+
+
+def default_stats(outputs, inputs: dict, num_samples: int | None, shift_labels: bool | None,
+                  given: dict | None = None) -> SampleStats:
+    """GEKO's own statistics for causal LM, aligned token heads, TRL's fused head and classification."""
+    hint = _missing_hooks_hint(given or {})
     logits = output_field(outputs, "logits")
     fused = logits is None and getattr(outputs, "log_probs", None) is not None \
         and getattr(outputs, "label_mask", None) is not None
@@ -188,27 +230,50 @@ def sample_stats(outputs, inputs: dict, compute_correctness=None, compute_confid
     if num_samples is not None and per_token is not None and num_samples != per_token.shape[0]:
         segments = segment_index(inputs, num_samples)
     if fused:
-        stats = fused_lm_stats(outputs, segments, num_samples)
-        device = outputs.label_mask.device
-    elif logits is None or labels is None:
+        return fused_lm_stats(outputs, segments, num_samples)
+    if logits is None or labels is None:
         raise ValueError(
             "GEKO needs per-sample statistics but the model returned no `logits` or the batch has no `labels`/"
-            "`input_ids`. Pass compute_correctness= and compute_confidence= to the GEKO trainer or callback."
+            f"`input_ids`. {hint}"
         )
-    elif logits.dim() == 3 and labels.dim() == 2:
-        stats = causal_lm_stats(logits, labels, segments, num_samples)
-        device = logits.device
-    elif logits.dim() == 2 and labels.dim() == 1 and not labels.is_floating_point() and segments is None:
-        stats = classification_stats(logits, labels)
-        device = logits.device
-    else:
-        raise ValueError(
-            f"GEKO has no default per-sample statistics for logits of shape {tuple(logits.shape)} with labels of "
-            f"shape {tuple(labels.shape)} (supported: causal LM [B,T,V]/[B,T], classification [B,C]/[B]). "
-            "Pass compute_correctness= and compute_confidence= to the GEKO trainer or callback."
-        )
-    if compute_correctness is not None:
-        stats.correct = torch.as_tensor(compute_correctness(outputs, inputs), device=device).bool().view(-1)
-    if compute_confidence is not None:
-        stats.confidence = torch.as_tensor(compute_confidence(outputs, inputs), device=device).float().view(-1)
+    if logits.dim() == 3 and labels.dim() == 2 and not labels.is_floating_point():
+        if shift_labels is None:
+            raise ValueError(
+                "GEKO cannot tell whether this model's logit at position t predicts label t + 1 (a causal LM) or "
+                f"label t (masked LM, token classification, encoder-decoder), so it would misread every token. {hint}"
+            )
+        return token_stats(logits, labels, segments, num_samples, shift=shift_labels)
+    if logits.dim() == 2 and labels.dim() == 1 and not labels.is_floating_point() and segments is None \
+            and logits.shape[-1] > 1:
+        return classification_stats(logits, labels)
+    raise ValueError(
+        f"GEKO has no default per-sample statistics for logits of shape {tuple(logits.shape)} with labels of "
+        f"shape {tuple(labels.shape)} and dtype {labels.dtype} (supported: token heads [B,T,V]/[B,T], "
+        f"classification [B,C]/[B] with C > 1). {hint}"
+    )
+
+
+def _apply_hooks(stats: SampleStats, hooks: dict, outputs, inputs, precomputed_loss=None) -> SampleStats:
+    n, device = len(stats.loss), stats.loss.device
+    for name, field, dtype in (("compute_sample_loss", "loss", torch.float32),
+                               ("compute_correctness", "correct", torch.bool),
+                               ("compute_confidence", "confidence", torch.float32)):
+        if name not in hooks:
+            continue
+        value = precomputed_loss if (name == "compute_sample_loss" and precomputed_loss is not None) \
+            else hooks[name](outputs, inputs)
+        setattr(stats, field, _hook_value(name, value, n, device, dtype))
     return stats
+
+
+def _hook_value(name: str, value, n: int, device, dtype) -> torch.Tensor:
+    """The hook's result as a [n] tensor of `dtype` on `device`, or an error naming the hook and what it returned."""
+    try:
+        t = torch.as_tensor(value, device=device).detach()
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{name} must return one number per sample (a tensor of shape [{n}]), got "
+                         f"{type(value).__name__}: {e}") from e
+    if t.numel() != n:
+        raise ValueError(f"{name} must return one value per sample of the batch, shape [{n}]; got shape "
+                         f"{tuple(t.shape)}.")
+    return t.reshape(n).to(dtype)

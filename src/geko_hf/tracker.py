@@ -5,6 +5,8 @@ The HF glue (sampler, callback, trainer) only calls into this; it knows nothing 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import curriculum
@@ -15,11 +17,16 @@ from .state import SampleState
 
 
 class GEKOTracker:
+    """`num_epochs` epochs, the last one cut to `last_epoch_fraction` of its plan (num_train_epochs=2.5: 3 epochs, the
+    last at 0.5); `fixed_steps`: the Trainer's max_steps decides when the run ends, not the epochs (the compute is
+    fixed, so the full-data reference is the same number of batches)."""
+
     def __init__(self, num_samples: int, config: GEKOConfig, *, seed: int, num_epochs: int, unit: int,
-                 batch_size: int):
+                 batch_size: int, last_epoch_fraction: float = 1.0, fixed_steps: bool = False):
         self.config = config
         self.state = SampleState(num_samples, config)
         self.seed, self.num_epochs, self.unit, self.batch_size = int(seed), int(num_epochs), int(unit), int(batch_size)
+        self.last_epoch_fraction, self.fixed_steps = float(last_epoch_fraction), bool(fixed_steps)
         self.epoch = 0  # epochs completed
         self.history: list[dict] = []  # one row per completed epoch
         self.totals = {"sample_passes": 0, "batches": 0, "tokens": 0}
@@ -36,8 +43,15 @@ class GEKOTracker:
     def plan(self, epoch: int) -> np.ndarray:
         """The epoch's sample ids in order; computed once per epoch from the state at that time, then fixed."""
         if epoch not in self._plans:
-            self._plans[epoch] = self.make_plan(epoch)
+            plan = self.make_plan(epoch)
+            self._plans[epoch] = plan[: self._cut_last(epoch, len(plan))]
         return self._plans[epoch]
+
+    def _cut_last(self, epoch: int, length: int) -> int:
+        """A fractional last epoch trains that share of its optimizer steps (rounded up, as HF's max_steps is)."""
+        if epoch != self.num_epochs - 1 or self.last_epoch_fraction >= 1.0 or self.fixed_steps:
+            return length
+        return math.ceil(self.last_epoch_fraction * (length // self.unit)) * self.unit
 
     def make_plan(self, epoch: int) -> np.ndarray:
         """GEKO's selection step. (Baselines in benchmarks/ subclass the tracker and replace only this.)"""
@@ -53,21 +67,27 @@ class GEKOTracker:
         Used to stretch the LR schedule; only the current epoch's length is exact (buckets will move)."""
         _, weights = self.phase_and_weights(epoch)
         s = self.state
-        return planned_length(s.bucket, s.pruned, s.times_seen, weights, self.config.max_times_seen,
-                              unit=self.unit, budget_mode=self.config.epoch_budget,
-                              light_rate=self.config.light_sample_rate)
+        length = planned_length(s.bucket, s.pruned, s.times_seen, weights, self.config.max_times_seen,
+                                unit=self.unit, budget_mode=self.config.epoch_budget,
+                                light_rate=self.config.light_sample_rate)
+        return self._cut_last(epoch, length)
 
-    def loss_weights(self, ids) -> np.ndarray | None:
-        """Gradient weight of each sample id in a training batch, or None when all are 1.
+    def weight_table(self) -> np.ndarray | None:
+        """This epoch's gradient weight of every sample (float32 [num_samples]), or None when all are 1.
 
         With light_sample_rate r < 1 only a share r of the LIGHT samples trains each epoch; weighting each by 1/r
         keeps the epoch's expected gradient that of all of them. Buckets do not move within an epoch, so the
-        bucket a sample was drawn from is its bucket now."""
+        bucket a sample was drawn from is its bucket now. (Baselines in benchmarks/ replace this.)"""
         rate = self.config.light_sample_rate
         if rate >= 1.0:
             return None
-        light = self.state.bucket[np.asarray(ids)] == LIGHT
+        light = self.state.bucket == LIGHT
         return np.where(light, np.float32(1.0 / rate), np.float32(1.0)) if light.any() else None
+
+    def loss_weights(self, ids) -> np.ndarray | None:
+        """The weights of some sample ids (see weight_table), or None when all are 1."""
+        table = self.weight_table()
+        return None if table is None or (table[np.asarray(ids)] == 1).all() else table[np.asarray(ids)]
 
     # -- recording ----------------------------------------------------------------------------------
     def record(self, ids, loss, correct, confidence, tokens, batches: int) -> None:
@@ -90,16 +110,24 @@ class GEKOTracker:
         return row
 
     # -- accounting ---------------------------------------------------------------------------------
+    def reference_epochs(self) -> float:
+        """Epochs of full data the stock Trainer would have trained for the same run: the epochs completed, the last
+        one at its fraction; with fixed steps (max_steps), as many full-data epochs as batches GEKO trained."""
+        if self.fixed_steps:
+            return self.totals["batches"] / max(math.ceil(self.num_samples / self.batch_size), 1)
+        done = len(self.history) or 1
+        return done - (1.0 - self.last_epoch_fraction) * (len(self.history) >= self.num_epochs)
+
     def full_data_reference(self) -> dict:
-        """What the same epochs would have cost on full data with the stock Trainer (every sample once)."""
-        epochs = len(self.history) or 1
+        """What the same run would have cost on full data with the stock Trainer (every sample once an epoch)."""
+        epochs = self.reference_epochs()
         seen = self.state.times_seen > 0
         mean_tokens = float(self.state.tokens[seen].mean()) if seen.any() else 0.0
         tokens_per_epoch = float(self.state.tokens[seen].sum()) + mean_tokens * float((~seen).sum())
         return {
             "epochs": epochs,
-            "sample_passes": self.num_samples * epochs,
-            "batches": int(np.ceil(self.num_samples / self.batch_size)) * epochs,
+            "sample_passes": int(round(self.num_samples * epochs)),
+            "batches": int(round(math.ceil(self.num_samples / self.batch_size) * epochs)),
             "tokens": int(round(tokens_per_epoch * epochs)),
         }
 
@@ -141,6 +169,7 @@ class GEKOTracker:
             "plans": {int(e): p.copy() for e, p in self._plans.items()},
             "config": self.config.to_dict(),
             "seed": self.seed, "num_epochs": self.num_epochs, "unit": self.unit, "batch_size": self.batch_size,
+            "last_epoch_fraction": self.last_epoch_fraction, "fixed_steps": self.fixed_steps,
         }
 
     def load_state_dict(self, d: dict) -> None:

@@ -12,7 +12,8 @@ from transformers import Trainer
 
 from .callback import GEKOCallback
 from .checkpoint import STATE_FILE, newest_complete_checkpoint
-from .ids import ID_COLUMN, IdCollator, with_ids
+from .alignment import shifts_labels
+from .ids import ID_COLUMN, IdCollator, missing_ids_error, with_ids
 from .importance import output_tensor, weight_sample_gradients
 from .sampler import GEKOSampler
 from .schedule import install_warp
@@ -78,10 +79,22 @@ class GEKOMixin:
         # longer one. After a resume that first epoch may be a short GEKO epoch: size epochs by the largest
         # possible plan (every sample once) instead; shorter epochs just end early.
         tracker = self._geko_callback.tracker
-        longest = tracker.num_samples // tracker.unit
-        if args.max_steps <= 0 and values[1] < longest:
+        longest = -(-tracker.num_samples // tracker.unit)
+        if values[1] < longest:
             values[1], values[5] = longest, longest * args.gradient_accumulation_steps
+        if args.max_steps > 0:
+            # HF turns max_steps into a number of epochs of the FIRST epoch's length; GEKO epochs shrink, so the run
+            # would end before max_steps. Every GEKO epoch has at least one step: max_steps epochs always suffice,
+            # and HF stops at max_steps (or GEKO, when nothing is left to train).
+            values[0] = args.max_steps
         return tuple(values)
+
+    def log(self, logs, *args, **kwargs):
+        cb = self._geko_callback
+        if "train_samples_per_second" in logs and logs.get("train_runtime") and cb.tracker is not None:
+            # HF counts full-data epochs here (its num_train_samples); GEKO trains fewer samples.
+            logs["train_samples_per_second"] = round(cb.passes_this_call() / logs["train_runtime"], 3)
+        return super().log(logs, *args, **kwargs)
 
     def _init_training_state(self, max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint,
                              trial):
@@ -99,19 +112,29 @@ class GEKOMixin:
     # -- per-sample statistics ----------------------------------------------------------------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         ids = inputs.pop(ID_COLUMN, None)  # before model(**inputs): the model has no such argument
-        if ids is None or not model.training:
+        if not model.training:
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                         num_items_in_batch=num_items_in_batch)
+        if ids is None:
+            raise missing_ids_error(inputs)
+        # The parent may pop `labels` (label smoothing, compute_loss_func): the statistics read this copy.
+        batch = dict(inputs)
         # The stock loss, unchanged; the statistics come from the SAME outputs, outside the autograd graph.
         loss, outputs, graph_outputs = self._loss_and_outputs(model, inputs, num_items_in_batch)
         cb = self._geko_callback
         with torch.no_grad():
-            stats = sample_stats(outputs, inputs, cb.compute_correctness, cb.compute_confidence, num_samples=len(ids))
+            stats = sample_stats(outputs, batch, cb.hooks, num_samples=len(ids), shift_labels=self._geko_shift(model))
         cb.buffer.add(ids, stats)
-        weights = cb.tracker.loss_weights(ids.cpu().numpy())
+        weights = cb.sample_weights(ids)  # a device-side lookup: no host sync per step
         if weights is not None:
-            weight_sample_gradients(graph_outputs, inputs, weights, num_samples=len(ids))
+            weight_sample_gradients(graph_outputs, batch, weights, num_samples=len(ids))
         return (loss, outputs) if return_outputs else loss
+
+    def _geko_shift(self, model) -> bool | None:
+        """Whether the model's logit t predicts label t + 1 (decided once per trainer; see alignment.py)."""
+        if not hasattr(self, "_geko_shift_labels"):
+            self._geko_shift_labels = shifts_labels(self.accelerator.unwrap_model(model))
+        return self._geko_shift_labels
 
     def _loss_and_outputs(self, model, inputs, num_items_in_batch):
         """The parent's loss, the outputs of the forward pass it ran (without a second forward), and the outputs the
@@ -168,13 +191,14 @@ class GEKOTrainer(GEKOMixin, Trainer):
 
     Extra arguments (the seed's API): `geko_config` (a GEKOConfig; default: from GEKOTrainingArguments'
     geko_ fields, else GEKOConfig()), `compute_correctness(outputs, batch) -> BoolTensor[B]`,
-    `compute_confidence(outputs, batch) -> Tensor[B]`, `lora_config` (a peft LoraConfig, applied to the model).
+    `compute_confidence(outputs, batch) -> Tensor[B]`, `lora_config` (a peft LoraConfig, applied to the model);
+    and `compute_sample_loss(outputs, batch) -> Tensor[B]`: with all three hooks any head works (regression, QA).
     """
 
     def __init__(self, model=None, args=None, *more, geko_config=None, compute_correctness=None,
-                 compute_confidence=None, lora_config=None, callbacks=None, **kwargs):
+                 compute_confidence=None, compute_sample_loss=None, lora_config=None, callbacks=None, **kwargs):
         callback = GEKOCallback(config=geko_config, compute_correctness=compute_correctness,
-                                compute_confidence=compute_confidence)
+                                compute_confidence=compute_confidence, compute_sample_loss=compute_sample_loss)
         callback.trainer = self  # no need to find us on the stack
         self._geko_callback = callback
         if lora_config is not None:
