@@ -216,7 +216,8 @@ class GEKOCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if self.steps_this_epoch:
             done = state.global_step - self.epoch_start_step
-            state.epoch = self.tracker.epoch + min(done / self.steps_this_epoch, 1.0)
+            share = self.tracker.epoch_share(self.tracker.epoch)
+            state.epoch = self.tracker.epoch + share * min(done / self.steps_this_epoch, 1.0)
 
     def on_epoch_end(self, args, state, control, **kwargs):
         trainer, tracker = self.trainer, self.tracker
@@ -227,7 +228,7 @@ class GEKOCallback(TrainerCallback):
         self.in_epoch = False
         tracker.record(ids, loss, correct, conf, tokens, batches)
         row = tracker.end_epoch(epoch, passes=len(ids), batches=batches, tokens=int(tokens.sum()))
-        state.epoch = float(tracker.epoch)
+        state.epoch = epoch + tracker.epoch_share(epoch)
         if state.is_world_process_zero and self.config.log_bucket_stats:
             print(partition_line(row), flush=True)
         trainer.log(_log_payload(row, tracker))

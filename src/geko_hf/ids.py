@@ -31,6 +31,11 @@ class IndexedDataset(Dataset):
             )
         return {**row, ID_COLUMN: i}
 
+    def __getitems__(self, indices):
+        # Defined here because torch's fetcher prefers a dataset's __getitems__, and __getattr__ below would hand it
+        # the wrapped dataset's batch fetch, whose rows carry no ids.
+        return [self[i] for i in indices]
+
     def __getattr__(self, name):  # behave like the wrapped dataset (column_names, features, ...)
         if name == "dataset":
             raise AttributeError(name)

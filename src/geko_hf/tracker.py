@@ -47,11 +47,15 @@ class GEKOTracker:
             self._plans[epoch] = plan[: self._cut_last(epoch, len(plan))]
         return self._plans[epoch]
 
+    def epoch_share(self, epoch: int) -> float:
+        """How much of a whole epoch this epoch is: last_epoch_fraction for a fractional last epoch, else 1."""
+        last = epoch == self.num_epochs - 1 and not self.fixed_steps
+        return self.last_epoch_fraction if last else 1.0
+
     def _cut_last(self, epoch: int, length: int) -> int:
         """A fractional last epoch trains that share of its optimizer steps (rounded up, as HF's max_steps is)."""
-        if epoch != self.num_epochs - 1 or self.last_epoch_fraction >= 1.0 or self.fixed_steps:
-            return length
-        return math.ceil(self.last_epoch_fraction * (length // self.unit)) * self.unit
+        share = self.epoch_share(epoch)
+        return length if share >= 1.0 else math.ceil(share * (length // self.unit)) * self.unit
 
     def make_plan(self, epoch: int) -> np.ndarray:
         """GEKO's selection step. (Baselines in benchmarks/ subclass the tracker and replace only this.)"""
@@ -115,8 +119,7 @@ class GEKOTracker:
         one at its fraction; with fixed steps (max_steps), as many full-data epochs as batches GEKO trained."""
         if self.fixed_steps:
             return self.totals["batches"] / max(math.ceil(self.num_samples / self.batch_size), 1)
-        done = len(self.history) or 1
-        return done - (1.0 - self.last_epoch_fraction) * (len(self.history) >= self.num_epochs)
+        return sum(self.epoch_share(e) for e in range(len(self.history))) or 1.0
 
     def full_data_reference(self) -> dict:
         """What the same run would have cost on full data with the stock Trainer (every sample once an epoch)."""

@@ -1,0 +1,257 @@
+"""Trainer settings that used to give silently wrong numbers (issue 13): each either works correctly now or stops
+with one sentence. Every test here failed on geko_hf 0.2.0.
+
+Heads (seq2seq, masked LM, token classification, custom heads with hooks) are in test_heads.py, TRL trainers in
+test_trl_trainers.py, the batch actually used (auto_find_batch_size, tensor parallelism) in test_batch_unit.py
+and the forward-call count on two processes in test_multi_process.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+import datasets
+import numpy as np
+import pytest
+import torch
+from hf_helpers import make_args, tiny_gpt2, toy_lm_dataset
+from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainerCallback
+
+from geko_hf import GEKOCallback, GEKOConfig, GEKOTrainer
+from geko_hf.callback import StatsBuffer
+from geko_hf.ids import ID_COLUMN
+from geko_hf.importance import weight_sample_gradients
+from geko_hf.stats import SampleStats
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+NO_LIGHT_THINNING = GEKOConfig(light_sample_rate=1.0)
+
+
+class Steps(TrainerCallback):
+    def __init__(self):
+        self.steps = 0
+
+    def on_step_end(self, args, state, control, **kw):
+        self.steps += 1
+
+
+class IdSpy(TrainerCallback):
+    """Records (ids, input_ids) of every training batch through a compute_loss wrapper."""
+
+    def __init__(self, trainer):
+        self.batches = []
+        inner = trainer.compute_loss
+
+        def spy(model, inputs, *a, **k):
+            if model.training:
+                self.batches.append((inputs[ID_COLUMN].tolist(), inputs["input_ids"].tolist()))
+            return inner(model, inputs, *a, **k)
+
+        trainer.compute_loss = spy
+
+
+def _recorded(trainer):
+    ids, loss, correct, conf, tokens = (c.cpu() for c in trainer._geko_callback.buffer.parts[-1])
+    return ids, loss, correct, conf, tokens
+
+
+def _one_batch(trainer):
+    batch = next(iter(trainer.get_train_dataloader()))
+    trainer.model.train()
+    trainer.compute_loss(trainer.model, dict(batch))
+    return batch
+
+
+# -- case 2: label smoothing / compute_loss_func pop the labels before GEKO reads them ----------------
+def tiny_bert_classifier(num_labels=3):
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=32, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
+                     max_position_embeddings=16, num_labels=num_labels, hidden_dropout_prob=0.0,
+                     attention_probs_dropout_prob=0.0)
+    return BertForSequenceClassification(cfg)
+
+
+def classification_ds(n=16):
+    rng = np.random.default_rng(0)
+    return datasets.Dataset.from_dict({"input_ids": rng.integers(1, 32, (n, 6)).tolist(),
+                                       "attention_mask": [[1] * 6] * n, "labels": rng.integers(0, 3, n).tolist()})
+
+
+def test_label_smoothing_classification_records_unsmoothed_stats(tmp_path):
+    trainer = GEKOTrainer(model=tiny_bert_classifier(), train_dataset=classification_ds(),
+                          args=make_args(tmp_path, label_smoothing_factor=0.1))
+    batch = _one_batch(trainer)  # 0.2.0: ValueError "the model returned no logits or the batch has no labels"
+    ids, loss, correct, conf, tokens = _recorded(trainer)
+    with torch.no_grad():
+        logits = trainer.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    logp = torch.log_softmax(logits, -1)
+    torch.testing.assert_close(loss, -logp.gather(1, batch["labels"][:, None])[:, 0], rtol=1e-5, atol=1e-5)
+    assert correct.tolist() == (logits.argmax(-1) == batch["labels"]).tolist()
+
+
+def _masked_prompt_ds(n=8, prompt=4, answer=3):
+    rng = np.random.default_rng(1)
+    rows = []
+    for _ in range(n):
+        ids = rng.integers(1, 32, prompt + answer).tolist()
+        rows.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": [-100] * prompt + ids[prompt:]})
+    return datasets.Dataset.from_list(rows)
+
+
+def _plain_causal_loss(outputs, labels, num_items_in_batch=None):
+    logits = outputs.logits[:, :-1].flatten(0, 1)
+    return torch.nn.functional.cross_entropy(logits, labels[:, 1:].flatten(), ignore_index=-100)
+
+
+@pytest.mark.parametrize("setting", ["label_smoothing", "compute_loss_func"])
+def test_masked_prompt_is_not_counted_when_the_parent_pops_labels(tmp_path, setting):
+    kw = {"label_smoothing_factor": 0.1} if setting == "label_smoothing" else {}
+    trainer = GEKOTrainer(model=tiny_gpt2(), train_dataset=_masked_prompt_ds(), args=make_args(tmp_path, **kw),
+                          compute_loss_func=_plain_causal_loss if setting == "compute_loss_func" else None)
+    _one_batch(trainer)
+    tokens = _recorded(trainer)[4]
+    assert tokens.tolist() == [3] * 8  # the 3 answer tokens; 0.2.0 counted the prompt too (6 = 7 - 1)
+
+
+# -- case 3: a transform that returns only model keys -------------------------------------------------
+def _transformed_ds(n=32):
+    base = toy_lm_dataset(n=n)
+
+    def transform(batch):  # returns only the model's keys, as most user transforms do
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "labels": batch["labels"]}
+
+    return base.with_transform(transform)
+
+
+def test_ids_survive_a_with_transform_dataset(tmp_path):
+    trainer = GEKOTrainer(model=tiny_gpt2(), train_dataset=_transformed_ds(), geko_config=NO_LIGHT_THINNING,
+                          args=make_args(tmp_path, num_train_epochs=2, remove_unused_columns=False))
+    trainer.train()
+    rep = trainer.get_efficiency_report()
+    assert rep["forward_sample_passes"] == 64  # 0.2.0: 0 passes and "100% saved"; GEKO was silently off
+    assert rep["sample_passes_saved"] == 0.0
+
+
+def test_a_training_batch_without_ids_is_an_error(tmp_path):
+    trainer = GEKOTrainer(model=tiny_gpt2(), train_dataset=toy_lm_dataset(n=16), args=make_args(tmp_path))
+    batch = next(iter(trainer.get_train_dataloader()))
+    del batch[ID_COLUMN]
+    trainer.model.train()
+    with pytest.raises(ValueError, match=f"without `{ID_COLUMN}`"):
+        trainer.compute_loss(trainer.model, batch)
+
+
+# -- case 6: fractional epochs and max_steps -----------------------------------------------------------
+def test_fractional_epochs_train_what_the_stock_trainer_trains(tmp_path):
+    ds = toy_lm_dataset(n=64, learnable_every=1000)  # random rows: nothing freezes, so GEKO = full data
+    stock_steps, geko_steps = Steps(), Steps()
+    Trainer(model=tiny_gpt2(), args=make_args(tmp_path / "s", num_train_epochs=1.5), train_dataset=ds,
+            callbacks=[stock_steps]).train()
+    geko = GEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path / "g", num_train_epochs=1.5), train_dataset=ds,
+                       callbacks=[geko_steps], geko_config=NO_LIGHT_THINNING)
+    geko.train()
+    assert stock_steps.steps == math.ceil(1.5 * 8) == 12
+    assert geko_steps.steps == 12  # 0.2.0: 16 (two whole epochs)
+    rep = geko.get_efficiency_report()
+    assert rep["forward_sample_passes"] == rep["full_data"]["forward_sample_passes"] == 96
+    assert geko.state.epoch == pytest.approx(1.5)
+
+
+def test_max_steps_is_honoured_when_epochs_shrink(tmp_path):
+    ds = toy_lm_dataset(n=64, random_every=4)  # 3/4 learnable: epochs shrink
+    steps = Steps()
+    trainer = GEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path, max_steps=40, num_train_epochs=1),
+                          train_dataset=ds, callbacks=[steps], geko_config=NO_LIGHT_THINNING)
+    trainer.train()
+    rep = trainer.get_efficiency_report()
+    assert steps.steps == trainer.state.global_step == 40  # 0.2.0: ended at 31 of 40
+    assert len(rep["history"]) > 5, "shrinking epochs: more than the 5 a full-data run needs"
+    # max_steps fixes the compute: no saving is claimed against the stock run of 40 steps
+    assert rep["model_forward_calls"] == rep["full_data"]["model_forward_calls"] == 40
+
+
+# -- case 7: the remainder of an epoch is trained, not reported as saved -------------------------------
+def test_remainder_that_does_not_divide_is_trained(tmp_path):
+    ds = toy_lm_dataset(n=60, learnable_every=1000)
+    trainer = GEKOTrainer(model=tiny_gpt2(), train_dataset=ds, geko_config=NO_LIGHT_THINNING,
+                          args=make_args(tmp_path, num_train_epochs=1, gradient_accumulation_steps=2))
+    spy = IdSpy(trainer)
+    trainer.train()
+    seen = {i for ids, _ in spy.batches for i in ids}
+    assert seen == set(range(60))  # 0.2.0: 12 samples never trained
+    rep = trainer.get_efficiency_report()
+    assert rep["sample_passes_saved"] <= 0  # 0.2.0: "20% saved" with nothing frozen
+    assert trainer.state.global_step == 4  # as the stock Trainer: 8 batches, accumulation 2
+
+
+# -- case 8: a stale id column -------------------------------------------------------------------------
+def test_stale_id_column_is_replaced_by_the_row_index(tmp_path):
+    first = GEKOTrainer(model=tiny_gpt2(), train_dataset=toy_lm_dataset(n=48), args=make_args(tmp_path / "a"))
+    first.get_train_dataloader()
+    stale = first.train_dataset.shuffle(seed=3).select(range(40))  # ids now point at other rows (and past the end)
+    assert ID_COLUMN in stale.column_names and stale[0][ID_COLUMN] != 0
+    trainer = GEKOTrainer(model=tiny_gpt2(), train_dataset=stale, args=make_args(tmp_path / "b", num_train_epochs=1))
+    spy = IdSpy(trainer)
+    trainer.train()  # 0.2.0: IndexError (ids >= 40), or silent misalignment when the sizes match
+    for ids, rows in spy.batches:
+        for i, row in zip(ids, rows):
+            assert stale[i]["input_ids"] == row
+
+
+# -- case 10: one callback reused in a second Trainer ---------------------------------------------------
+def test_reusing_a_callback_in_a_second_trainer_is_refused(tmp_path):
+    cb = GEKOCallback()
+    first = Trainer(model=tiny_gpt2(), args=make_args(tmp_path / "a", num_train_epochs=1),
+                    train_dataset=toy_lm_dataset(n=16), callbacks=[cb])
+    with pytest.raises(ValueError, match=r"Pass a new GEKOCallback\(\) to each Trainer"):
+        Trainer(model=tiny_gpt2(), args=make_args(tmp_path / "b"), train_dataset=toy_lm_dataset(n=16), callbacks=[cb])
+    first.train()  # the first trainer is untouched
+    assert first.state.global_step == 2
+
+
+# -- case 12: the quiet details ------------------------------------------------------------------------
+def test_train_samples_per_second_counts_the_samples_trained(tmp_path):
+    trainer = GEKOTrainer(model=tiny_gpt2(), train_dataset=toy_lm_dataset(n=64, random_every=4),
+                          geko_config=NO_LIGHT_THINNING, args=make_args(tmp_path, num_train_epochs=6))
+    metrics = trainer.train().metrics
+    passes = trainer.get_efficiency_report()["forward_sample_passes"]
+    assert passes < 6 * 64
+    assert metrics["train_samples_per_second"] == pytest.approx(passes / metrics["train_runtime"], rel=1e-2)
+
+
+def test_gradient_weight_is_applied_in_float32_under_bf16():
+    torch.manual_seed(0)
+    logits = torch.randn(4, 5, 7, dtype=torch.bfloat16, requires_grad=True)
+    upstream = torch.randn(4, 5, 7, dtype=torch.bfloat16)
+    weights = torch.tensor([1 / 0.3, 1.0, 1 / 0.3, 1.0])
+    out = logits * 1  # a non-leaf, as a model's logits are
+    weight_sample_gradients(type("O", (), {"logits": out})(), {}, weights, num_samples=4)
+    out.backward(upstream)
+    want = (upstream.float() * weights.view(4, 1, 1)).to(torch.bfloat16)  # one rounding, of the exact product
+    assert torch.equal(logits.grad, want)  # 0.2.0: the weight itself was rounded to bf16 (3.328) first
+
+
+def test_stats_buffer_holds_few_tensors_over_a_long_epoch():
+    buf = StatsBuffer()
+    for step in range(1000):
+        ids = torch.arange(4) + 4 * step
+        buf.add(ids, SampleStats(loss=ids.float(), correct=ids % 2 == 0, confidence=ids.float() / 4000,
+                                 tokens=torch.ones(4, dtype=torch.long)))
+        assert len(buf.parts) <= StatsBuffer.consolidate_every + 1  # 0.2.0: one part per step, 1000 of them
+    (ids, loss, correct, conf, tokens), batches = buf.drain()
+    assert batches == 1000 and ids.tolist() == list(range(4000)) and loss.tolist() == list(range(4000))
+    assert correct.tolist() == [i % 2 == 0 for i in range(4000)]
+
+
+def test_weights_are_looked_up_on_the_device_once_per_epoch(tmp_path, monkeypatch):
+    from geko_hf.tracker import GEKOTracker
+
+    calls = []
+    inner = GEKOTracker.weight_table
+    monkeypatch.setattr(GEKOTracker, "weight_table", lambda self: calls.append(self.epoch) or inner(self),
+                        raising=False)
+    trainer = GEKOTrainer(model=tiny_gpt2(), train_dataset=toy_lm_dataset(n=32),
+                          geko_config=GEKOConfig(light_sample_rate=0.5), args=make_args(tmp_path, num_train_epochs=3))
+    trainer.train()
+    assert calls == [0, 1, 2]  # once per epoch; 0.2.0 copied the ids to the host at every step
