@@ -112,6 +112,7 @@ class GEKOCallback(TrainerCallback):
         trainer = _find_initialising_trainer()
         if trainer is not self.trainer or getattr(trainer, "_geko_callback", None) is not self:
             self.attach(trainer)
+        check_train_dataset(trainer.train_dataset)
 
     def attach(self, trainer) -> None:
         """Make `trainer` a GEKO trainer (mixes GEKOMixin into its class) bound to this callback."""
@@ -194,6 +195,12 @@ class GEKOCallback(TrainerCallback):
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         trainer, tracker = self.trainer, self.tracker
+        if len(trainer.train_dataset) != tracker.num_samples:
+            raise ValueError(
+                f"The train_dataset changed length during training, from {tracker.num_samples} to "
+                f"{len(trainer.train_dataset)} rows: GEKO's per-sample state is indexed by row. Keep the dataset "
+                "fixed while training (add or drop rows between runs, not inside one)."
+            )
         epoch = tracker.epoch
         trainer._geko_sampler.set_epoch(epoch)  # also on resume, where HF's skip wrapper hides set_epoch
         planned = len(tracker.plan(epoch))
@@ -322,6 +329,21 @@ def refuse_unsupported_trainer(trainer) -> None:
             "skip it without breaking the method. Train it without GEKOCallback; GEKO supports transformers.Trainer "
             "(and its subclasses such as Seq2SeqTrainer) and TRL's SFTTrainer."
         )
+
+
+def check_train_dataset(dataset) -> None:
+    """A map-style, non-empty dataset (None is left to HF: train() without one fails there)."""
+    if dataset is None:
+        return
+    if not hasattr(dataset, "__len__") or isinstance(dataset, torch.utils.data.IterableDataset):
+        raise ValueError(
+            f"GEKO picks samples by index every epoch, so it needs a map-style train_dataset with a length, got "
+            f"{type(dataset).__name__}. Load the data as a `datasets.Dataset` (not streaming, no to_iterable_dataset) "
+            "or a torch map-style Dataset, or train this one without GEKO."
+        )
+    if len(dataset) == 0:
+        raise ValueError("The train_dataset is empty (0 rows): GEKO has no samples to track. Check the data loading "
+                         "and any filtering (TRL drops rows that end up with no tokens).")
 
 
 def data_parallel_batch(trainer) -> tuple[int, int]:

@@ -65,7 +65,16 @@ def load_geko_state(folder: str) -> dict:
     def decode(o):
         return arrays[o["__array__"]] if set(o) == {"__array__"} else o
 
-    payload = json.loads(meta, object_hook=decode)
+    try:
+        payload = json.loads(meta, object_hook=decode)
+    except (json.JSONDecodeError, KeyError) as e:
+        raise ValueError(f"GEKO state file {path!r} is damaged ({e}); resume from an earlier checkpoint.") from e
+    if not isinstance(payload, dict) or "format" not in payload:
+        # Every geko_hf release stamps its files (format 1 since 0.1); no older layout exists to migrate from.
+        raise ValueError(
+            f"{path!r} has no GEKO state format stamp, so it was not written by geko_hf: resume from a checkpoint "
+            "saved by a GEKO trainer, or start without resuming."
+        )
     if int(payload.get("format", 0)) > FORMAT:
         raise ValueError(
             f"{path!r} was written by a newer geko_hf (state format {payload['format']}, geko_hf "

@@ -6,6 +6,8 @@ accumulation groups, so any side channel is off by one batch (InfoBatch's bug).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -24,10 +26,10 @@ class IndexedDataset(Dataset):
 
     def __getitem__(self, i):
         row = self.dataset[i]
-        if not isinstance(row, dict):
+        if not isinstance(row, Mapping):  # dicts, and BatchEncoding (a UserDict), as HF collators accept
             raise TypeError(
-                f"GEKO needs dataset rows that are dicts (got {type(row).__name__} at index {i}): "
-                "return e.g. {'input_ids': ..., 'labels': ...} from __getitem__."
+                f"GEKO needs dataset rows that are mappings of model inputs, but row {i} is a {type(row).__name__}: "
+                "return e.g. {'input_ids': ..., 'labels': ...} from your dataset's __getitem__."
             )
         return {**row, ID_COLUMN: i}
 

@@ -19,7 +19,11 @@ def format_report(report: dict) -> str:
     for name, used, ref in rows:
         saved = 100.0 * (1 - used / ref) if ref else 0.0
         lines.append(f"  {name:26}{used:>12,}{ref:>12,}{saved:>9.1f}%")
-    lines.append(f"  samples: {report['num_samples']:,}   epochs: {report['epochs']}   pruned: {report['pruned']:,}")
+    lines.append(f"  samples: {report['num_samples']:,}   epochs: {report['epochs']:g}   pruned: {report['pruned']:,}")
+    skipped = report.get("observations_skipped", {})
+    if any(skipped.values()):
+        lines.append(f"  passes without an observation: {skipped['no_supervised_token']:,} with no supervised token, "
+                     f"{skipped['non_finite']:,} with a non-finite loss (trained, not recorded)")
     lines.append("")
     lines.append(f"  {'epoch':>5} {'phase':>12} {'passes':>8} " + " ".join(f"{n:>7}" for n in BUCKET_NAMES))
     for r in report["history"]:

@@ -73,11 +73,6 @@ class GEKOSFTTrainer(GEKOMixin, SFTTrainer):
         callback.trainer = self
         self._geko_callback = callback
         super().__init__(model, args, *more, callbacks=[*(callbacks or []), callback], **kwargs)
-        if not hasattr(self.train_dataset, "__len__"):
-            raise ValueError(
-                f"GEKO picks samples by index every epoch, so it needs a map-style train_dataset (got "
-                f"{type(self.train_dataset).__name__}). Load the data as a `datasets.Dataset` (not streaming)."
-            )
         if lora_config is not None:
             from .lora import print_lora_summary
 

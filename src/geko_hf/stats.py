@@ -276,4 +276,18 @@ def _hook_value(name: str, value, n: int, device, dtype) -> torch.Tensor:
     if t.numel() != n:
         raise ValueError(f"{name} must return one value per sample of the batch, shape [{n}]; got shape "
                          f"{tuple(t.shape)}.")
-    return t.reshape(n).to(dtype)
+    t = t.reshape(n)
+    if t.is_complex():
+        raise ValueError(f"{name} must return real numbers, got dtype {t.dtype}.")
+    if dtype == torch.bool:
+        if t.dtype != torch.bool and not bool(((t == 0) | (t == 1)).all()):
+            raise ValueError(f"{name} must return booleans (or 0/1) per sample, got dtype {t.dtype} with values "
+                             f"{t[:8].tolist()}.")
+        return t.bool()
+    t = t.to(dtype)
+    if not bool(torch.isfinite(t).all()):  # a host sync, only for user hooks: their NaN must not reach the state
+        raise ValueError(f"{name} returned a non-finite value (NaN or inf) for some samples: {t[:8].tolist()}. "
+                         "Return finite numbers; GEKO drops its own non-finite losses, but not a hook's.")
+    if name == "compute_confidence" and not bool(((t >= 0) & (t <= 1)).all()):
+        raise ValueError(f"compute_confidence must return probabilities in [0, 1], got {t[:8].tolist()}.")
+    return t

@@ -30,6 +30,9 @@ class GEKOTracker:
         self.epoch = 0  # epochs completed
         self.history: list[dict] = []  # one row per completed epoch
         self.totals = {"sample_passes": 0, "batches": 0, "tokens": 0}
+        # training passes that gave no observation: no supervised token (all labels -100, a prompt cut off by
+        # max_length), or a non-finite loss/confidence (fp16 overflow, a bad row). Counted, never in the state.
+        self.skipped = {"no_supervised_token": 0, "non_finite": 0}
         self._plans: dict[int, np.ndarray] = {}
 
     @property
@@ -95,6 +98,10 @@ class GEKOTracker:
 
     # -- recording ----------------------------------------------------------------------------------
     def record(self, ids, loss, correct, confidence, tokens, batches: int) -> None:
+        empty = np.asarray(tokens) == 0
+        finite = np.isfinite(np.asarray(loss, dtype=np.float64)) & np.isfinite(np.asarray(confidence, np.float64))
+        self.skipped["no_supervised_token"] += int(empty.sum())
+        self.skipped["non_finite"] += int((~empty & ~finite).sum())
         self.state.update(ids, loss, correct, confidence, tokens)
         self.totals["sample_passes"] += int(len(ids))
         self.totals["tokens"] += int(np.sum(tokens))
@@ -157,6 +164,7 @@ class GEKOTracker:
             "sample_passes_saved": saved("sample_passes"),
             "model_forward_calls_saved": saved("batches"),
             "tokens_saved": saved("tokens"),
+            "observations_skipped": dict(self.skipped),
             "buckets": counts(self.state.bucket, ~self.state.pruned),
             "pruned": int(self.state.pruned.sum()),
             "history": list(self.history),
@@ -169,6 +177,7 @@ class GEKOTracker:
             "epoch": self.epoch,
             "history": list(self.history),
             "totals": dict(self.totals),
+            "skipped": dict(self.skipped),
             "plans": {int(e): p.copy() for e, p in self._plans.items()},
             "config": self.config.to_dict(),
             "seed": self.seed, "num_epochs": self.num_epochs, "unit": self.unit, "batch_size": self.batch_size,
@@ -180,6 +189,7 @@ class GEKOTracker:
         self.epoch = int(d["epoch"])
         self.history = list(d["history"])
         self.totals = dict(d["totals"])
+        self.skipped = {**self.skipped, **d.get("skipped", {})}
         self._plans = {int(e): np.asarray(p, dtype=np.int64) for e, p in d.get("plans", {}).items()}
 
 

@@ -7,6 +7,8 @@ both ways in run literally the same code.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from transformers import Trainer
 
@@ -18,6 +20,8 @@ from .importance import output_tensor, weight_sample_gradients
 from .sampler import GEKOSampler
 from .schedule import install_warp
 from .stats import sample_stats
+
+logger = logging.getLogger("geko_hf")
 
 
 class GEKOMixin:
@@ -119,9 +123,11 @@ class GEKOMixin:
             raise missing_ids_error(inputs)
         # The parent may pop `labels` (label smoothing, compute_loss_func): the statistics read this copy.
         batch = dict(inputs)
+        cb = self._geko_callback
+        if "labels" not in batch and "label" not in batch and not all(cb.hooks.values()):
+            _warn_no_labels_once(self)
         # The stock loss, unchanged; the statistics come from the SAME outputs, outside the autograd graph.
         loss, outputs, graph_outputs = self._loss_and_outputs(model, inputs, num_items_in_batch)
-        cb = self._geko_callback
         with torch.no_grad():
             stats = sample_stats(outputs, batch, cb.hooks, num_samples=len(ids), shift_labels=self._geko_shift(model))
         cb.buffer.add(ids, stats)
@@ -172,6 +178,17 @@ class GEKOMixin:
     def get_pruned_count(self) -> int:
         tracker = self._geko_callback.tracker
         return 0 if tracker is None else int(tracker.state.pruned.sum())
+
+
+def _warn_no_labels_once(trainer) -> None:
+    if getattr(trainer, "_geko_warned_no_labels", False):
+        return
+    trainer._geko_warned_no_labels = True
+    logger.warning(
+        "The training batch has no `labels` (the model computes its own loss): GEKO scores a token model on its "
+        "input_ids as a causal LM would (next-token NLL, padding excluded) and cannot score other heads. If that is "
+        "not your model's objective, pass compute_sample_loss=, compute_correctness= and compute_confidence=."
+    )
 
 
 def geko_class_for(cls):

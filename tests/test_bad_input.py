@@ -1,0 +1,197 @@
+"""Malformed datasets, hooks and batches (issue 16): correct behaviour or one clear error naming what is wrong, and
+never a NaN in the per-sample state. (Checkpoint faults and property tests: test_faults.py; configuration:
+test_config.py.)"""
+
+from __future__ import annotations
+
+import logging
+
+import datasets
+import numpy as np
+import pytest
+import torch
+from hf_helpers import make_args, tiny_gpt2, toy_lm_dataset
+from torch.utils.data import Dataset, IterableDataset
+from transformers import BatchEncoding, Trainer
+
+from geko_hf import GEKOCallback, GEKOConfig, GEKOTrainer
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+class Rows(Dataset):
+    def __init__(self, rows):
+        self.rows = rows
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        return self.rows[i]
+
+
+def _lm_rows(n=16, wrap=dict):
+    base = toy_lm_dataset(n=n)
+    return [wrap({k: base[i][k] for k in ("input_ids", "attention_mask", "labels")}) for i in range(n)]
+
+
+def _state_is_finite(trainer):
+    st = trainer._geko_callback.tracker.state
+    for name in ("loss", "confidence", "q", "loss_history"):
+        assert np.isfinite(getattr(st, name).astype(np.float64)).all(), name
+
+
+# -- dataset rows ----------------------------------------------------------------------------------------
+def test_rows_that_are_not_mappings_are_an_error_naming_the_row(tmp_path):
+    rows = [(r["input_ids"], r["labels"]) for r in _lm_rows()]
+    trainer = GEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path), train_dataset=Rows(rows))
+    with pytest.raises(TypeError, match=r"row \d+ is a tuple.*__getitem__"):
+        trainer.train()
+
+
+def test_batch_encoding_rows_are_accepted(tmp_path):
+    rows = _lm_rows(wrap=lambda d: BatchEncoding(d))
+    trainer = GEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path, num_train_epochs=1),
+                          train_dataset=Rows(rows), geko_config=GEKOConfig(light_sample_rate=1.0))
+    trainer.train()
+    assert trainer.get_efficiency_report()["forward_sample_passes"] == 16
+
+
+def test_an_empty_dataset_is_refused_at_init(tmp_path):
+    with pytest.raises(ValueError, match=r"train_dataset is empty \(0 rows\)"):
+        GEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path), train_dataset=toy_lm_dataset(n=16).select([]))
+
+
+class Streamed(IterableDataset):
+    def __iter__(self):
+        yield from _lm_rows()
+
+
+@pytest.mark.parametrize("path", ["geko_trainer", "callback", "hf_iterable"])
+def test_iterable_datasets_are_refused_at_init(tmp_path, path):
+    data = toy_lm_dataset(n=16).to_iterable_dataset() if path == "hf_iterable" else Streamed()
+    args = make_args(tmp_path, max_steps=4)
+    with pytest.raises(ValueError, match="map-style train_dataset"):
+        if path == "callback":
+            Trainer(model=tiny_gpt2(), args=args, train_dataset=data, callbacks=[GEKOCallback()])
+        else:
+            GEKOTrainer(model=tiny_gpt2(), args=args, train_dataset=data)
+
+
+def test_iterable_dataset_is_refused_for_sft(tmp_path):
+    pytest.importorskip("trl")
+    from test_sft import make_tokenizer, messages_ds, sft_args, sums, tiny_llama
+
+    from geko_hf.sft import GEKOSFTTrainer
+
+    tok = make_tokenizer()
+    with pytest.raises(ValueError, match="map-style train_dataset"):
+        GEKOSFTTrainer(tiny_llama(tok), args=sft_args(tmp_path, max_steps=2), processing_class=tok,
+                       train_dataset=messages_ds(sums(4)).to_iterable_dataset())
+
+
+class Shrinking(Rows):
+    """A dataset that loses rows after the first epoch (a bug in user code we must not paper over)."""
+
+    def __init__(self, rows):
+        super().__init__(rows)
+        self.calls = 0
+
+    def __len__(self):
+        self.calls += 1
+        return len(self.rows) if self.calls < 6 else len(self.rows) - 4
+
+
+def test_a_dataset_that_changes_length_is_an_error_at_the_next_epoch(tmp_path):
+    ds = Shrinking(_lm_rows())
+    trainer = GEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path, num_train_epochs=3), train_dataset=ds)
+    with pytest.raises(ValueError, match="changed length during training, from 16 to 12"):
+        trainer.train()
+
+
+# -- samples without evidence ------------------------------------------------------------------------------
+def test_samples_with_no_supervised_token_are_counted_not_recorded(tmp_path):
+    rows = _lm_rows()
+    for i in (0, 5, 9):
+        rows[i]["labels"] = [-100] * len(rows[i]["labels"])
+    trainer = GEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path, num_train_epochs=2), train_dataset=Rows(rows),
+                          geko_config=GEKOConfig(light_sample_rate=1.0))
+    trainer.train()
+    rep = trainer.get_efficiency_report()
+    assert rep["observations_skipped"] == {"no_supervised_token": 6, "non_finite": 0}  # 3 samples x 2 epochs
+    _state_is_finite(trainer)
+    st = trainer._geko_callback.tracker.state
+    assert st.times_seen[[0, 5, 9]].tolist() == [0, 0, 0]
+
+
+def test_non_finite_losses_are_skipped_and_counted(tmp_path):
+    trainer = GEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path, num_train_epochs=2),
+                          train_dataset=toy_lm_dataset(n=16), geko_config=GEKOConfig(light_sample_rate=1.0))
+    buffer = trainer._geko_callback.buffer
+    add = buffer.add
+
+    def overflowing(ids, stats):  # as an fp16 overflow would leave them: inf for samples 2 and 7
+        stats.loss = torch.where((ids == 2) | (ids == 7), torch.tensor(float("inf")), stats.loss)
+        return add(ids, stats)
+
+    buffer.add = overflowing
+    trainer.train()
+    rep = trainer.get_efficiency_report()
+    assert rep["observations_skipped"] == {"no_supervised_token": 0, "non_finite": 4}
+    _state_is_finite(trainer)
+
+
+def test_batches_without_labels_warn_once_and_score_input_ids(tmp_path, caplog):
+    class OwnLoss(torch.nn.Module):  # a causal LM that computes its loss from input_ids itself
+        def __init__(self):
+            super().__init__()
+            self.lm = tiny_gpt2()
+            self.config = self.lm.config
+
+        def forward(self, input_ids, attention_mask=None):
+            return self.lm(input_ids=input_ids, attention_mask=attention_mask, labels=input_ids)
+
+        def _get_name(self):
+            return "OwnLossForCausalLM"
+
+    ds = toy_lm_dataset(n=16).remove_columns("labels")
+    trainer = GEKOTrainer(model=OwnLoss(), args=make_args(tmp_path, num_train_epochs=2, remove_unused_columns=False),
+                          train_dataset=ds)
+    with caplog.at_level(logging.WARNING, logger="geko_hf"):
+        trainer.train()
+    assert caplog.text.count("has no `labels`") == 1
+    assert trainer._geko_callback.tracker.state.times_seen.sum() > 0
+    _state_is_finite(trainer)
+
+
+# -- user hooks that return the wrong thing ------------------------------------------------------------------
+def _first_batch_with(tmp_path, **hooks):
+    trainer = GEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path), train_dataset=toy_lm_dataset(n=16), **hooks)
+    batch = next(iter(trainer.get_train_dataloader()))
+    trainer.model.train()
+    return trainer, batch
+
+
+@pytest.mark.parametrize("hook, value, message", [
+    ("compute_correctness", lambda o, b: torch.ones(3, dtype=torch.bool), r"compute_correctness.*shape \[8\]"),
+    ("compute_correctness", lambda o, b: torch.full((8,), 0.3), r"compute_correctness must return booleans"),
+    ("compute_confidence", lambda o, b: torch.full((8,), float("nan")), r"compute_confidence returned a non-finite"),
+    ("compute_confidence", lambda o, b: torch.full((8,), 1.5), r"compute_confidence must return probabilities"),
+    ("compute_confidence", lambda o, b: "high", r"compute_confidence must return one number per sample"),
+    ("compute_sample_loss", lambda o, b: torch.ones(8, 2), r"compute_sample_loss.*shape \[8\]; got shape \(8, 2\)"),
+    ("compute_sample_loss", lambda o, b: torch.full((8,), float("inf")), r"compute_sample_loss returned a non-finite"),
+])
+def test_a_hook_returning_the_wrong_thing_is_named(tmp_path, hook, value, message):
+    trainer, batch = _first_batch_with(tmp_path, **{hook: value})
+    with pytest.raises(ValueError, match=message):
+        trainer.compute_loss(trainer.model, batch)
+    assert trainer._geko_callback.buffer.batches == 0  # nothing reached the records
+
+
+def test_hook_results_on_another_device_or_dtype_are_converted(tmp_path):
+    trainer, batch = _first_batch_with(
+        tmp_path, compute_correctness=lambda o, b: np.ones(8, dtype=np.int64),
+        compute_confidence=lambda o, b: [0.5] * 8)
+    trainer.compute_loss(trainer.model, batch)
+    ids, loss, correct, conf, tokens = trainer._geko_callback.buffer.parts[-1]
+    assert correct.dtype == torch.bool and correct.all() and conf.dtype == torch.float32
