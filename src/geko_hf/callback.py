@@ -23,55 +23,16 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
-from .checkpoint import dataset_fingerprint, load_geko_state, save_geko_state
+from .checkpoint import dataset_fingerprint, load_geko_state
 from .config import GEKOConfig
+from .loop import GEKOLoop, StatsBuffer
 from .report import format_report
 from .schedule import retarget
 from .tracker import GEKOTracker, partition_line
 
+__all__ = ["GEKOCallback", "StatsBuffer"]
+
 logger = logging.getLogger("geko_hf")
-
-
-class StatsBuffer:
-    """Per-sample records of the current epoch, kept on the device until the epoch ends (no per-step sync).
-
-    Every `consolidate_every` batches the parts are concatenated on the device: a whole epoch of tiny per-step
-    tensors would otherwise hold one allocation each (hundreds of MB of allocator blocks over 100k+ steps).
-    """
-
-    consolidate_every = 256
-
-    def __init__(self):
-        self.clear()
-
-    def clear(self):
-        self.parts: list[tuple] = []
-        self.batches = 0
-
-    def add(self, ids, stats):
-        self.parts.append((ids.detach().long(), stats.loss.detach().float(), stats.correct.detach(),
-                           stats.confidence.detach().float(), stats.tokens.detach().long()))
-        self.batches += 1
-        if len(self.parts) > self.consolidate_every:
-            self.parts = [tuple(torch.cat(c) for c in zip(*self.parts))]  # device-side, no sync
-
-    def drain(self, accelerator=None):
-        """Concatenate (and gather across ranks) -> numpy arrays; empties the buffer."""
-        if not self.parts:
-            empty = np.zeros(0)
-            out = (empty.astype(np.int64), empty, empty.astype(bool), empty, empty.astype(np.int64))
-        else:
-            cols = [torch.cat(c) for c in zip(*self.parts)]
-            if accelerator is not None and accelerator.num_processes > 1:
-                # ids as int64, values as float32, gathered separately (gather_for_metrics would truncate)
-                cols = [accelerator.gather(c if c.dtype != torch.bool else c.to(torch.uint8)) for c in cols]
-            out = tuple(c.cpu().numpy() for c in cols)
-            out = (out[0], out[1], out[2].astype(bool), out[3], out[4])
-        # Batches counted in GLOBAL micro-batches (one per step of every rank's loader), the unit of the full-data
-        # reference (ceil(samples / global micro-batch)): ranks run the same number of steps.
-        batches = self.batches
-        self.clear()
-        return out, batches
 
 
 class GEKOCallback(TrainerCallback):
@@ -87,20 +48,26 @@ class GEKOCallback(TrainerCallback):
         self.compute_correctness = compute_correctness
         self.compute_confidence = compute_confidence
         self.compute_sample_loss = compute_sample_loss
-        self._weights: tuple | None = None  # (epoch, device, table): this epoch's per-sample gradient weights
         self.passes_at_train_begin = 0
         self.trainer = None
-        self.tracker: GEKOTracker | None = None
+        self.loop: GEKOLoop | None = None  # the run: tracker, this epoch's records, persistence
         self.buffer = StatsBuffer()
         self.schedule_warped = False
         self.schedule_total: int | None = None  # the scheduler's original length (kept across resume)
         self.epoch_start_step = 0
         self.steps_this_epoch = 0
         self.in_epoch = False
-        self.pending: list[tuple] = []  # records drained at a mid-epoch save, applied at epoch end
         self.resume_from: str | None = None
         self.fingerprint: dict | None = None
         self.restored = False  # True once a checkpoint's GEKO state was loaded
+
+    @property
+    def tracker(self) -> GEKOTracker | None:
+        return None if self.loop is None else self.loop.tracker
+
+    @property
+    def pending(self) -> list:
+        return [] if self.loop is None else self.loop.pending
 
     @property
     def hooks(self) -> dict:
@@ -146,28 +113,21 @@ class GEKOCallback(TrainerCallback):
         args = trainer.args
         self.config = self.explicit_config or getattr(args, "geko_config", None) or GEKOConfig()
         n = len(trainer.train_dataset)
-        self.tracker = self.tracker_class(
+        tracker = self.tracker_class(
             n, self.config, seed=args.data_seed if args.data_seed is not None else args.seed,
             unit=unit, batch_size=batch, **run_length(args, n, unit),
         )
+        self.loop = GEKOLoop.for_tracker(tracker, buffer=self.buffer)
         self.fingerprint = dataset_fingerprint(trainer.train_dataset)
-        self.schedule_total, self.in_epoch, self.pending, self.epoch_start_step = None, False, [], 0
+        self.schedule_total, self.in_epoch, self.epoch_start_step = None, False, 0
         self.buffer.clear()
-        self._weights = None
         self.restored, self.new_run = False, False
         if self.resume_from is not None:
             self.load_resume_state(self.resume_from)
         return self.tracker
 
     def sample_weights(self, ids: torch.Tensor) -> torch.Tensor | None:
-        """Per-sample gradient weights of a batch (None: all 1), looked up on the ids' device without a host sync.
-        The table is fixed for an epoch (buckets move only at epoch end), so it is moved to the device once."""
-        epoch = self.tracker.epoch
-        if self._weights is None or self._weights[:2] != (epoch, ids.device):
-            table = self.tracker.weight_table()
-            self._weights = (epoch, ids.device, None if table is None else torch.as_tensor(table).to(ids.device))
-        table = self._weights[2]
-        return None if table is None else table[ids]
+        return self.loop.weights(ids)
 
     def passes_this_call(self) -> int:
         """Sample passes trained since this train() call began (HF's throughput metrics are per call)."""
@@ -229,12 +189,8 @@ class GEKOCallback(TrainerCallback):
     def on_epoch_end(self, args, state, control, **kwargs):
         trainer, tracker = self.trainer, self.tracker
         epoch = tracker.epoch
-        self.drain_to_pending()
-        ids, loss, correct, conf, tokens, batches = _concat_records(self.pending)
-        self.pending = []
+        row = self.loop.end_epoch(trainer.accelerator)  # a collective on N processes: every rank gets here
         self.in_epoch = False
-        tracker.record(ids, loss, correct, conf, tokens, batches)
-        row = tracker.end_epoch(epoch, passes=len(ids), batches=batches, tokens=int(tokens.sum()))
         state.epoch = epoch + tracker.epoch_share(epoch)
         if state.is_world_process_zero and self.config.log_bucket_stats:
             print(partition_line(row), flush=True)
@@ -257,34 +213,22 @@ class GEKOCallback(TrainerCallback):
         if state.is_world_process_zero and self.config.log_bucket_stats:
             print(format_report(report), flush=True)
 
-    # -- persistence (checkpoint.py does the file; this decides what goes in it) -----------------------
+    # -- persistence (the loop writes the file; the callback adds HF's position) --------------------------
     def drain_to_pending(self) -> None:
         """Move this epoch's device-side records to host (gathered across ranks); collective on N processes."""
-        (ids, loss, correct, conf, tokens), batches = self.buffer.drain(self.trainer.accelerator)
-        if len(ids) or batches:
-            self.pending.append((ids, loss, correct, conf, tokens, batches))
+        self.loop.flush(self.trainer.accelerator)
 
     def state_payload(self) -> dict:
-        from . import __version__
-
-        ids, loss, correct, conf, tokens, batches = _concat_records(self.pending)
-        return {
-            "geko_hf_version": __version__,
-            "fingerprint": self.fingerprint,
-            "tracker": self.tracker.state_dict(),
-            "in_epoch": self.in_epoch,
-            "epoch_start_step": self.epoch_start_step,
-            "schedule_total": self.schedule_total,
-            "pending": {"ids": ids, "loss": loss, "correct": correct, "confidence": conf, "tokens": tokens,
-                        "batches": batches},
-        }
+        return self.loop.state_payload(fingerprint=self.fingerprint, in_epoch=self.in_epoch,
+                                       epoch_start_step=self.epoch_start_step, schedule_total=self.schedule_total)
 
     def save_state(self, folder: str) -> None:
-        if self.tracker is None:
+        if self.loop is None:
             return
-        self.drain_to_pending()  # every rank takes part in the gather; only the main process writes
-        if self.trainer.args.should_save:
-            save_geko_state(folder, self.state_payload())
+        # every rank takes part in the gather; only the main process writes
+        self.loop.save(folder, self.trainer.accelerator, is_main_process=self.trainer.args.should_save,
+                       fingerprint=self.fingerprint, in_epoch=self.in_epoch, epoch_start_step=self.epoch_start_step,
+                       schedule_total=self.schedule_total)
 
     def load_resume_state(self, folder: str) -> None:
         """Restore everything a checkpoint holds; a stock-Trainer checkpoint gives a warning and fresh state."""
@@ -301,13 +245,10 @@ class GEKOCallback(TrainerCallback):
                 f"Checkpoint {folder} was saved for a different training dataset: its fingerprint is {saved}, the "
                 f"current dataset's is {ours}. Resume with the dataset it was trained on, or start a new run."
             )
-        self.tracker.load_state_dict(payload["tracker"])
+        self.loop.load(payload)
         self.in_epoch = bool(payload["in_epoch"])
         self.epoch_start_step = int(payload["epoch_start_step"])
         self.schedule_total = payload.get("schedule_total")
-        p = payload["pending"]
-        self.pending = [(p["ids"], p["loss"], p["correct"].astype(bool), p["confidence"], p["tokens"],
-                         int(p["batches"]))] if len(p["ids"]) or int(p["batches"]) else []
         self.restored = True
 
     def efficiency_report(self) -> dict:
@@ -380,14 +321,6 @@ def run_length(args, num_samples: int, unit: int) -> dict:
         raise ValueError(f"num_train_epochs must be > 0 with GEKO (or set max_steps), got {epochs}.")
     whole = math.ceil(epochs)
     return {"num_epochs": whole, "last_epoch_fraction": epochs - (whole - 1), "fixed_steps": False}
-
-
-def _concat_records(records: list[tuple]):
-    if not records:
-        z = np.zeros(0)
-        return z.astype(np.int64), z, z.astype(bool), z, z.astype(np.int64), 0
-    cols = [np.concatenate([r[i] for r in records]) for i in range(5)]
-    return (*cols, sum(int(r[5]) for r in records))
 
 
 def _log_payload(row: dict, tracker: GEKOTracker) -> dict:

@@ -14,15 +14,23 @@ from torch.utils.data import Sampler
 
 
 class GEKOSampler(Sampler):
-    def __init__(self, tracker, epoch: int = 0):
+    """`epoch=None`: follow the tracker (the epoch GEKO is in; `set_epoch` is then ignored), for your own loop.
+    An int: that epoch until `set_epoch` says otherwise, as HF's Trainer drives it."""
+
+    def __init__(self, tracker, epoch: int | None = 0):
         self.tracker = tracker
-        self.epoch = int(epoch)
+        self.follow = epoch is None
+        self.epoch = tracker.epoch if epoch is None else int(epoch)
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+        if not self.follow:
+            self.epoch = int(epoch)
+
+    def _current(self) -> int:
+        return self.tracker.epoch if self.follow else self.epoch
 
     def __len__(self) -> int:
-        return len(self.tracker.plan(self.epoch))
+        return len(self.tracker.plan(self._current()))
 
     def __iter__(self):
-        return iter(self.tracker.plan(self.epoch).tolist())
+        return iter(self.tracker.plan(self._current()).tolist())
