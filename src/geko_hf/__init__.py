@@ -14,11 +14,16 @@ __all__ = [
 ]
 
 from .callback import GEKOCallback  # noqa: E402
+from .ids import IdCollator, with_ids  # noqa: E402
+from .importance import weight_sample_gradients  # noqa: E402
+from .loop import GEKOLoop  # noqa: E402
 from .sampler import GEKOSampler  # noqa: E402
+from .stats import sample_stats  # noqa: E402
 from .trainer import GEKOMixin, GEKOTrainer  # noqa: E402
 from .training_args import GEKOArguments, GEKOTrainingArguments  # noqa: E402
 
-__all__ += ["GEKOCallback", "GEKOSampler", "GEKOMixin", "GEKOTrainer", "GEKOArguments", "GEKOTrainingArguments"]
+__all__ += ["GEKOCallback", "GEKOSampler", "GEKOMixin", "GEKOTrainer", "GEKOArguments", "GEKOTrainingArguments",
+            "GEKOLoop", "IdCollator", "with_ids", "sample_stats", "weight_sample_gradients"]
 
 from .lora import apply_lora, is_peft_available  # noqa: E402  (peft itself is imported only when used)
 
