@@ -37,6 +37,8 @@ def test_quickstart_notebook_executes(tmp_path, monkeypatch):
     if "SKIPPED section 3" not in text:  # TRL installed: the SFT section really ran
         assert text.count("GEKO efficiency report") >= 4  # gpt2, minilm, sft, report on a checkpoint
     assert "Buckets now" in text  # geko-hf report on a checkpoint
+    assert "plain loop:" in text and "accelerate loop:" in text  # GEKOLoop in a plain and an accelerate loop
+    assert (tmp_path / "quickstart_output" / "accelerate_loop" / "geko_state.npz").exists()
     png = tmp_path / "quickstart_output" / "minilm_buckets.png"
     assert png.exists() and os.path.getsize(png) > 20_000
     last = nb.cells[-1]
