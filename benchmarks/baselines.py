@@ -8,6 +8,8 @@ schedule stretching, pass counting), so arms differ only in which samples an epo
                    below the mean are pruned with probability r, kept ones get loss weight 1/(1-r). r is set
                    per epoch so the epoch has GEKO's pass count (equal budget); with 3 epochs there is no
                    room for the paper's full-data final epochs at that budget, so none are used.
+- InfoBatchPaperTracker: InfoBatch at its OWN design point (r = 0.5, full data in epoch 1 and in the last
+                   12.5% of training), no budget: it saves what it saves.
 """
 
 from __future__ import annotations
@@ -79,3 +81,43 @@ class InfoBatchTracker(BudgetTracker):
             self.loss_weight[well & keep] = 1.0 / (1.0 - r)
         return _cut(rng.permutation(np.flatnonzero(keep)), self.unit)
 
+
+
+class InfoBatchPaperTracker(GEKOTracker):
+    """InfoBatch as published (Qin et al., ICLR 2024; NUS-HPC-AI-Lab/InfoBatch, infobatch/infobatch.py): each
+    epoch, of the samples whose latest loss is below the mean, a random half (`prune`) is left out and the kept
+    half gets gradient weight 1/(1-prune). Epoch 1 trains every sample (InfoBatch starts all scores equal, so
+    nothing is below the mean), and so does the last `anneal` share of training, counted in epochs of data: the
+    epoch that straddles that point prunes only in the first part of its shuffled order (InfoBatch's own code
+    switches at whole epochs, which with 3-8 epochs would put the switch at the very end or nowhere)."""
+
+    prune, anneal = 0.5, 0.125
+    loss_weight: np.ndarray | None = None
+
+    def weight_table(self):
+        return self.loss_weight
+
+    def pruning_share(self, epoch: int) -> float:
+        """Share of the epoch's order in which samples may be pruned: 1 before the annealing point, 0 after."""
+        total = self.num_epochs - 1 + self.last_epoch_fraction
+        return float(np.clip((1.0 - self.anneal) * total - epoch, 0.0, 1.0))
+
+    def well_learned(self) -> np.ndarray:
+        seen, loss = self.state.times_seen > 0, self.state.loss
+        return seen & (loss < loss[seen].mean()) if seen.any() else np.zeros(self.num_samples, dtype=bool)
+
+    def make_plan(self, epoch):
+        n, rng = self.num_samples, np.random.default_rng([self.seed, epoch, 4])
+        order = rng.permutation(n)
+        self.loss_weight = np.ones(n, dtype=np.float32)
+        head = order[: int(round(self.pruning_share(epoch) * n))]
+        candidates = head[self.well_learned()[head]]
+        if len(candidates):
+            kept = rng.choice(candidates, int((1.0 - self.prune) * len(candidates)), replace=False)
+            self.loss_weight[kept] = 1.0 / (1.0 - self.prune)
+            order = order[~np.isin(order, np.setdiff1d(candidates, kept))]
+        return _cut(order, self.unit)
+
+    def projected_length(self, epoch):  # for the LR schedule's length: today's below-mean share
+        n = self.num_samples - int(self.prune * self.well_learned().sum() * self.pruning_share(epoch))
+        return self._cut_last(epoch, n - n % self.unit)

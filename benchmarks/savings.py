@@ -100,10 +100,10 @@ class Meter(TrainerCallback):
 
 
 # -- workload: MiniLM-L6 sequence classification on Rotten Tomatoes ----------------------------------------
-def minilm_setup(seed):
+def minilm_setup(seed, c=None):
     from geko_hf.assets import default_classifier, load_rotten_tomatoes
 
-    c = MINILM
+    c = c or MINILM
     train, held = load_rotten_tomatoes(c["n_train"], c["n_eval"], seed=0)  # same data for every seed
     torch.manual_seed(seed)  # the classification head's init
     model, tok = default_classifier()
@@ -190,8 +190,15 @@ def argmax_logits(logits, labels):
 
 
 # -- one arm -------------------------------------------------------------------------------------------
-def run_arm(workload, arm, seed, budget=None):
-    setup = (minilm_setup if workload == "minilm" else smollm_setup)(seed)
+def run_arm(workload, arm, seed, budget=None, *, setup=None, epochs=None, stock=None, tracker=None,
+            eval_epochs=True, extra=None):
+    """Train one arm and count it. Keywords (for tradeoff.py): `setup` a ready (model, train, held, collator,
+    metric, config) tuple instead of the workload's; `epochs` instead of the config's (fractional is fine);
+    `stock` True trains the stock Trainer (default: arm == "full"); `tracker` a GEKOTracker subclass (a baseline
+    policy) instead of the one named by the arm; `eval_epochs` False evaluates once, after training;
+    `extra(trainer)` -> a dict merged into the result."""
+    setup = setup or (minilm_setup if workload == "minilm" else smollm_setup)(seed)
+    stock = arm == "full" if stock is None else stock
     if arm == "gekolib":  # the original package, its own trainer (pip install --no-deps gekolib==0.3.1)
         from gekolib_arm import run_gekolib
 
@@ -202,37 +209,41 @@ def run_arm(workload, arm, seed, budget=None):
     model, train, held, collator, metric, c = setup
     args = TrainingArguments(
         output_dir=f"/tmp/geko_bench/{workload}/{arm.replace(':', '_')}_{seed}", per_device_train_batch_size=c["batch"],
-        per_device_eval_batch_size=64, num_train_epochs=c["epochs"], learning_rate=c["lr"],
-        warmup_steps=c["warmup"], bf16=BF16, use_cpu=True, report_to=[], save_strategy="no", eval_strategy="epoch",
+        per_device_eval_batch_size=64, num_train_epochs=epochs or c["epochs"], learning_rate=c["lr"],
+        warmup_steps=c["warmup"], bf16=BF16, use_cpu=True, report_to=[], save_strategy="no",
+        eval_strategy="epoch" if eval_epochs else "no",
         logging_strategy="no", disable_tqdm=True, seed=seed, dataloader_num_workers=0,
     )
     meter = Meter(model)
     kw = dict(model=model, args=args, train_dataset=train, eval_dataset=held, data_collator=collator,
               compute_metrics=metric, callbacks=[meter])
-    if workload == "smollm":
+    if c.get("argmax_logits", workload == "smollm"):
         kw["preprocess_logits_for_metrics"] = argmax_logits
-    if arm == "full":
+    if stock:
         trainer = Trainer(**kw)
     else:
         trainer = GEKOTrainer(geko_config=config_for(arm), **kw)
         trainer._geko_callback.config.log_bucket_stats = False
-        policy = {"random": with_budget(RandomTracker, budget or []),
-                  "infobatch": with_budget(InfoBatchTracker, budget or []),
-                  "full_records": FullTracker}.get(arm.partition(":")[0].removesuffix("_r02"))
+        policy = tracker or {"random": with_budget(RandomTracker, budget or []),
+                             "infobatch": with_budget(InfoBatchTracker, budget or []),
+                             "full_records": FullTracker}.get(arm.partition(":")[0].removesuffix("_r02"))
         if policy is not None:
             trainer._geko_callback.tracker_class = policy
     t0 = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - t0 - meter.eval_seconds
+    if not eval_epochs:
+        trainer.evaluate()  # after the timed region
     out = {"arm": arm, "seed": seed, "metric": meter.curve[-1][1], "curve": meter.curve, "forward_calls": meter.calls,
            "sample_passes": meter.rows, "tokens": meter.tokens, "train_seconds": wall}
-    if arm != "full":
+    if not stock:
         rep = trainer.get_efficiency_report()
         out["per_epoch_passes"] = [row["sample_passes"] for row in rep["history"]]
         out["history"] = rep["history"]
         assert rep["forward_sample_passes"] == meter.rows, "GEKO's report must equal the hook's count"
         if arm == "full_records":
             out["waste"] = waste_of_full_training(trainer)
+    out.update(extra(trainer) if extra else {})
     print(f"[bench] {workload} {arm:>12} seed {seed}: metric {out['metric']:.4f} passes {meter.rows} "
           f"train {wall:.1f}s", flush=True)
     return out
