@@ -1,6 +1,6 @@
 """geko_hf: GEKO per-sample compute routing as a plugin to the HuggingFace Trainer."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from .buckets import BUCKET_NAMES, FOCUS, FREEZE, HARD, LIGHT
 from .config import GEKO_AGGRESSIVE, GEKO_BALANCED, GEKO_CONSERVATIVE, GEKO_SEED, GEKOConfig, get_preset
