@@ -42,14 +42,19 @@ with open(os.path.join(out, f"rank{{rank}}.json"), "w") as f:
 """
 
 
-def test_two_processes_share_one_plan_and_one_state(tmp_path):
+def _torchrun(source: str, tmp_path, port: int) -> None:
+    """Run `source` (formatted with tests= and out=) on 2 processes (torchrun, gloo, CPU); stderr on failure."""
     script = tmp_path / "run.py"
-    script.write_text(_SCRIPT.format(tests=str(Path(__file__).parent), out=str(tmp_path)))
+    script.write_text(source.format(tests=str(Path(__file__).parent), out=str(tmp_path)))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "ACCELERATE_USE_CPU": "1"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                           "29517", str(script)], env=env, capture_output=True, text=True, timeout=600)
+                           str(port), str(script)], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
+
+
+def test_two_processes_share_one_plan_and_one_state(tmp_path):
+    _torchrun(_SCRIPT, tmp_path, port=29517)
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     assert r0["digest"] == r1["digest"] and r0["history"] == r1["history"], "ranks diverged"
     # each rank trains its own half of the one global plan (sharded once, not twice), nothing is dropped
@@ -83,13 +88,7 @@ if trainer.is_world_process_zero():
 def test_two_processes_count_each_global_batch_once(tmp_path):
     """On N ranks a forward call is one global micro-batch (every rank runs one step): the report counts the same unit
     as its full-data reference, so a run that skips nothing saves nothing (not -100%)."""
-    script = tmp_path / "run.py"
-    script.write_text(_REPORT_SCRIPT.format(tests=str(Path(__file__).parent), out=str(tmp_path)))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "ACCELERATE_USE_CPU": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                           "29518", str(script)], env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    _torchrun(_REPORT_SCRIPT, tmp_path, port=29518)
     out = json.loads((tmp_path / "report.json").read_text())
     rep = out["report"]
     assert rep["model_forward_calls"] == rep["full_data"]["model_forward_calls"]
