@@ -88,8 +88,10 @@ def _budget(mode, per_bucket, weights) -> int:
         return n_trainable
     hard, focus, light = (float(x) for x in weights)
     ref = focus if focus > 0 else max(hard, focus, light)
+    # A sample never costs more than the whole cap: huge finite weights (1e308 / 0.5 = inf) would otherwise give
+    # inf, or NaN for an empty bucket (0 x inf), before the cap applies.
     cost_of = np.zeros(4)
-    cost_of[HARD], cost_of[FOCUS], cost_of[LIGHT] = hard / ref, focus / ref, light / ref
+    cost_of[HARD], cost_of[FOCUS], cost_of[LIGHT] = (min(w / ref, n_trainable) for w in (hard, focus, light))
     cost = float(np.asarray(per_bucket, dtype=np.float64) @ cost_of)
     return int(min(n_trainable, max(round(cost), 1)))
 
