@@ -195,3 +195,21 @@ def test_hook_results_on_another_device_or_dtype_are_converted(tmp_path):
     trainer.compute_loss(trainer.model, batch)
     ids, loss, correct, conf, tokens = trainer._geko_callback.buffer.parts[-1]
     assert correct.dtype == torch.bool and correct.all() and conf.dtype == torch.float32
+
+
+def test_a_row_missing_a_field_is_named(tmp_path):
+    rows = _lm_rows()
+    del rows[5]["input_ids"]
+    trainer = GEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path, per_device_train_batch_size=16),
+                          train_dataset=Rows(rows))
+    with pytest.raises(ValueError, match=r"rows (\d+ and 5|5 and \d+) have different fields \(differing: \['input_ids'\]\)"):
+        trainer.train()
+
+
+def test_rows_without_model_inputs_reach_the_models_own_error(tmp_path):
+    """Untokenized text (no input_ids in any row): the model says what is missing, before GEKO reads anything."""
+    ds = datasets.Dataset.from_dict({"text": ["a b", "c d"] * 4, "labels": [[1, 2], [3, 4]] * 4})
+    trainer = GEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path), train_dataset=ds)
+    with pytest.raises(ValueError, match="input_ids"):
+        trainer.train()
+    assert trainer._geko_callback.buffer.batches == 0

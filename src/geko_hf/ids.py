@@ -92,6 +92,15 @@ class IdCollator:
         if not features or not isinstance(features[0], dict) or ID_COLUMN not in features[0]:
             return self.collator(features)  # eval batches carry no ids
         ids = [f[ID_COLUMN] for f in features]
+        keys = set(features[0])
+        for f in features[1:]:
+            if set(f) != keys:  # a collator would fail with a bare KeyError, or silently pad a missing field
+                missing = sorted(keys ^ set(f))
+                raise ValueError(
+                    f"Training rows {features[0][ID_COLUMN]} and {f[ID_COLUMN]} have different fields (differing: "
+                    f"{missing}): every row of the train_dataset needs the same keys. Check how row {f[ID_COLUMN]} "
+                    "is built (e.g. a tokenizer call that was skipped for some rows)."
+                )
         batch = self.collator([{k: v for k, v in f.items() if k != ID_COLUMN} for f in features])
         batch[ID_COLUMN] = torch.as_tensor(ids, dtype=torch.long)
         return batch
