@@ -1,7 +1,6 @@
 """Bucket rules (`buckets.classify`) at every boundary of the seed's table, on 16-element arrays.
 
-Reference: gekolib's description, see shared/notes/peer-gekolib.md ("Constants from its description and
-code"): FREEZE needs confidence > 0.85, quality > 0.80 and q >= 0.80; a wrong sample at exactly 0.60 is FOCUS.
+Reference: gekolib 0.3.0's public description (its PyPI page) and code: FREEZE needs confidence > 0.85, quality > 0.80 and q >= 0.80; a wrong sample at exactly 0.60 is FOCUS.
 """
 
 import numpy as np

@@ -19,7 +19,7 @@ from geko_hf.config import (
     get_preset,
 )
 
-# gekolib 0.3.0's defaults (shared/notes/peer-gekolib.md, "Config defaults").
+# gekolib 0.3.0's defaults (its PyPI page's config table).
 SEED_DEFAULTS = dict(
     freeze_confidence=0.85,
     freeze_quality=0.80,

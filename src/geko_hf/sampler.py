@@ -1,6 +1,6 @@
 """`GEKOSampler`: a plain torch Sampler that yields the tracker's epoch plan.
 
-Rules it follows (see ../shared/notes/hf-trainer-facts.md):
+Rules it follows (what transformers 5.x and accelerate 1.x do with a custom training sampler):
 - a plain `Sampler`, never a `RandomSampler` subclass (accelerate would swap it for its own);
 - the SAME global sequence on every rank: accelerate's BatchSamplerShard deals whole batches to ranks;
 - no `generator` attribute and no global RNG: the order is a pure function of (seed, epoch, state);
