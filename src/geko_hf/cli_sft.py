@@ -203,7 +203,7 @@ def _write_outputs(sa, args, trainer, result, eval_metrics, model_desc, data_des
     with open(report_path, "w") as f:
         json.dump(out, f, indent=2, default=_json_default)
     plot_path = _try_plot(history, os.path.join(args.output_dir, PLOT_FILE), tracker.num_samples,
-                          trainer.state.log_history, title=f"GEKO SFT: {model_desc} on {data_desc}")
+                          trainer.state.log_history, title=f"GEKO SFT: {model_desc.split(' (')[0]} on {data_desc.split(' (')[0]}")
     if sa.top_k > 0:
         print(format_hard(out["hard_samples"], sa.top_k))
     print(_summary(out, report_path, plot_path, args.output_dir))
