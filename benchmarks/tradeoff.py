@@ -12,7 +12,9 @@ one full-length run.
 Arms (same model, data, batch, LR and warmup; compute COUNTED by savings.Meter's forward hook):
   curve_0.4 .. curve_1.0  stock transformers.Trainer on full data, num_train_epochs = fraction x the workload's
                           epochs (fractional epochs: the last one is cut in optimizer steps), so each run's linear
-                          LR schedule decays to 0 within its own budget. curve_1.0 is "the full run".
+                          LR schedule decays to 0 within its own budget (warmup keeps its steps, as in the GEKO
+                          arms). curve_1.0 is "the full run". minilm_long adds curve_0.2; any `curve_<f>` can be
+                          named in --arms.
   geko                    GEKOTrainer, default GEKOConfig
   random                  a fresh random subset each epoch, of GEKO's per-epoch size (same seed's geko run)
   infobatch               InfoBatch at its own design point (baselines.InfoBatchPaperTracker): prune half of the
@@ -53,6 +55,10 @@ TODO smollm_pool (not implemented yet: the three MiniLM workloads came first). W
 - sizing: ~0.34 s per sample pass on 2 cores in bf16 (savings_smollm), more in fp32: 300 problems x 3
   epochs is ~5-10 min per full run, 1-2 hours per seed for every arm.
 
+Cost on 2 CPU cores without bf16 (fp32, ~54 ms a sample pass at batch 32, ~28 s to evaluate 2,000 reviews), on
+a quiet machine: about 50 min per seed for minilm and minilm_noisy and 45 min for minilm_long (2-2.5 hours for
+3 seeds); --quick about 7 min. Run with --resume to continue a cut-short run.
+
 Writes benchmarks/results/tradeoff_<workload>.{json,md,png} (--quick: tradeoff_<workload>_quick.*).
 """
 
@@ -78,11 +84,12 @@ BASE = dict(MINILM, n_eval=2000)  # savings.py's MiniLM workload (2,000 train, b
 WORKLOADS = {
     "minilm": dict(BASE),  # clean, 3 epochs
     "minilm_noisy": dict(BASE, noise=0.3),  # 30% of the training labels flipped
-    "minilm_long": dict(BASE, n_train=1000, epochs=8),  # 8 epochs (1,000 reviews: the workload in about an hour)
+    "minilm_long": dict(BASE, n_train=1000, epochs=8),  # 8 epochs over 1,000 reviews (4/3 of minilm's passes)
 }
 QUICK = dict(n_train=256, n_eval=256, batch=8, warmup=8)  # --quick: shrunken data (batch 8: 96+ steps, it learns)
 NOISE_SEED = 0  # which training labels are flipped
 CURVE = [0.4, 0.6, 0.8, 1.0]  # stock runs at these shares of the full run's epochs
+CURVES = {"minilm_long": [0.2, *CURVE]}  # selection saves most here: a curve point under the arms' passes
 SHORT_ARMS = ["geko", "random", "infobatch", "infobatch_budget", "gekolib", "geko_seed"]
 ARMS = {"minilm": SHORT_ARMS, "minilm_noisy": SHORT_ARMS,
         "minilm_long": ["geko", "random", "infobatch", "infobatch_budget"]}
@@ -95,7 +102,14 @@ def curve_name(f):
     return f"curve_{f:.1f}"
 
 
-CURVE_ARMS = [curve_name(f) for f in CURVE]
+def is_curve(arm):
+    return arm.startswith("curve_")
+
+
+def fraction(arm):
+    return float(arm.split("_", 1)[1])
+
+
 FULL = curve_name(1.0)
 
 
@@ -142,8 +156,8 @@ def noisy_share(noisy):
 # -- one arm -------------------------------------------------------------------------------------------------
 def run_one(workload, c, arm, seed, noisy, budget):
     kw = dict(setup=make_setup(c, seed, noisy), eval_epochs=EVAL_EACH_EPOCH, extra=noisy_share(noisy))
-    if arm in CURVE_ARMS:
-        kw.update(stock=True, epochs=float(arm.split("_")[1]) * c["epochs"])
+    if is_curve(arm):
+        kw.update(stock=True, epochs=fraction(arm) * c["epochs"])
     elif arm == "infobatch":
         kw.update(tracker=InfoBatchPaperTracker)
     elif arm == "infobatch_budget":
@@ -211,20 +225,20 @@ def summarise(runs):
             d[k].append(r[key] / full[r["seed"]][key])
         if "noisy_pass_share" in r:
             d["noisy"].append(r["noisy_pass_share"])
-        if r["arm"] in CURVE_ARMS:
+        if is_curve(r["arm"]):
             points.setdefault(r["seed"], []).append((d["passes"][-1], r["metric"]))
     seed_curves = {s: monotone(p) for s, p in points.items()}
-    on_curve = [a for a in CURVE_ARMS if a in rows]
+    on_curve = sorted((a for a in rows if is_curve(a)), key=fraction)
     mean_curve = monotone([(np.mean(rows[a]["passes"]), np.mean(rows[a]["metric"])) for a in on_curve])
     out = {}
-    order = on_curve + [a for a in SHORT_ARMS if a in rows] + [a for a in rows if a not in CURVE_ARMS + SHORT_ARMS]
+    order = on_curve + [a for a in SHORT_ARMS if a in rows] + [a for a in rows if a not in on_curve + SHORT_ARMS]
     for arm in order:
         d = rows[arm]
         s = {k: (float(np.mean(v)), float(np.std(v))) for k, v in d.items() if k not in ("seeds", "noisy")}
         s |= {"n": len(d["metric"]), "seeds": d["seeds"]}
         if d["noisy"]:
             s["noisy_pass_share"] = (float(np.mean(d["noisy"])), float(np.std(d["noisy"])))
-        if arm not in CURVE_ARMS:
+        if not is_curve(arm):
             s["speedup"], s["speedup_text"] = speedup(mean_curve, s["metric"][0], s["passes"][0])
             s["speedup_per_seed"] = [speedup(seed_curves[sd], m, x)[1]
                                      for sd, m, x in zip(d["seeds"], d["metric"], d["passes"])]
@@ -267,8 +281,8 @@ def markdown(summary, meta):
              "Stock tradeoff curve (transformers.Trainer, full data, LR decayed to 0 within each budget):", "",
              "| run | n | epochs | sample passes | held-out accuracy | train time |", "|---|---|---|---|---|---|"]
     for arm, s in summary.items():
-        if arm in CURVE_ARMS:
-            lines.append(f"| {arm} | {s['n']} | {float(arm.split('_')[1]) * c['epochs']:g} | {s['passes'][0]:.3f} | "
+        if is_curve(arm):
+            lines.append(f"| {arm} | {s['n']} | {fraction(arm) * c['epochs']:g} | {s['passes'][0]:.3f} | "
                          f"{s['metric'][0]:.4f} ± {s['metric'][1]:.4f} | {s['time'][0]:.3f} |")
     head = ["arm", "n", "held-out accuracy", "sample passes", "forward calls", "tokens", "train time",
             "speed-up at equal quality", "gain at equal compute, points [95% CI]", "per-seed speed-up"]
@@ -276,7 +290,7 @@ def markdown(summary, meta):
         head.append("passes on flipped labels")
     lines += ["", "Arms against the curve:", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for arm, s in summary.items():
-        if arm in CURVE_ARMS:
+        if is_curve(arm):
             continue
         f = lambda k: f"{s[k][0]:.3f} ± {s[k][1]:.3f}"  # noqa: E731
         row = [arm, str(s["n"]), f"{s['metric'][0]:.4f} ± {s['metric'][1]:.4f}", f("passes"), f("calls"),
@@ -287,7 +301,7 @@ def markdown(summary, meta):
     lines += ["", "Speed-up: the curve's passes at the arm's mean accuracy / the arm's mean passes (mean curve). Gain: "
               "per seed, the arm's accuracy minus that seed's curve at the arm's passes; mean and "
               f"{LEVEL:.0%} t-interval over the seeds.", ""]
-    lines += [f"- {arm}: {position(s)}" for arm, s in summary.items() if arm not in CURVE_ARMS]
+    lines += [f"- {arm}: {position(s)}" for arm, s in summary.items() if not is_curve(arm)]
     if noisy:
         lines += ["", f"Flipped labels are {c['noise']:.0%} of the training rows, so a stock run spends that share of "
                       "its passes on them; the last column is each arm's share (GEKO machinery arms only)."]
@@ -301,13 +315,13 @@ def plot(summary, mean_curve, path, meta):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(10, 5.5))
-    pts = [summary[a] for a in CURVE_ARMS if a in summary]
+    pts = [s for a, s in summary.items() if is_curve(a)]
     xs = np.array([s["passes"][0] for s in pts])
     mu, sd = np.array([s["metric"][0] for s in pts]), np.array([s["metric"][1] for s in pts])
     ax.fill_between(xs, mu - sd, mu + sd, color="0.6", alpha=0.3, label="stock curve, ± std over seeds")
     ax.plot(xs, mu, "o:", color="0.4", label="stock curve, mean per budget")
     ax.plot(*mean_curve, "-", color="k", label="stock curve, monotone (as compared)")
-    others = [a for a in summary if a not in CURVE_ARMS]
+    others = [a for a in summary if not is_curve(a)]
     for i, arm in enumerate(others):
         s = summary[arm]
         ax.errorbar(s["passes"][0], s["metric"][0], xerr=s["passes"][1], yerr=s["metric"][1], fmt="o", capsize=3,
@@ -331,7 +345,7 @@ def write_results(base, runs, meta):
                    "runs": runs}, f, indent=1)
     with open(base + ".md", "w") as f:
         f.write(markdown(summary, meta))
-    if any(a in summary for a in CURVE_ARMS):
+    if any(map(is_curve, summary)):
         plot(summary, mean_curve, base + ".png", meta)
     return summary
 
@@ -340,7 +354,7 @@ def summary_line(workload, summary):
     full = summary.get(FULL)
     parts = [f"full {full['metric'][0]:.4f}" if full else "no full run"]
     parts += [f"{arm} {s['passes'][0]:.2f}x passes, {s['metric'][0]:.4f}, speed-up {s['speedup_text']}, "
-              f"gain {gain_text(s)} pts" for arm, s in summary.items() if arm not in CURVE_ARMS]
+              f"gain {gain_text(s)} pts" for arm, s in summary.items() if not is_curve(arm)]
     return f"[tradeoff] {workload}: " + " | ".join(parts)
 
 
@@ -362,7 +376,7 @@ def main():
         return
     c = dict(WORKLOADS[a.workload], **(QUICK if a.quick else {}))
     seeds = a.seeds or (SEEDS[:1] if a.quick else SEEDS)
-    arms = a.arms or CURVE_ARMS + ARMS[a.workload]
+    arms = a.arms or [curve_name(f) for f in CURVES.get(a.workload, CURVE)] + ARMS[a.workload]
     if FULL not in arms:
         arms = [FULL, *arms]  # every ratio is to it
     if "gekolib" in arms and importlib.util.find_spec("geko") is None:
@@ -373,8 +387,8 @@ def main():
     os.makedirs(RESULTS, exist_ok=True)
     noisy = noise_ids(c, os.path.join(RESULTS, f"noise_ids_{a.workload}{tag}.json"))
     meta = {"workload": a.workload, "quick": a.quick, "seeds": seeds, "arms": arms, "config": c,
-            "curve_fractions": CURVE, "noise_seed": NOISE_SEED, "noise_ids": noisy, "bf16": BF16,
-            "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
+            "curve_fractions": sorted(fraction(x) for x in arms if is_curve(x)), "noise_seed": NOISE_SEED,
+            "noise_ids": noisy, "bf16": BF16, "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
             "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}"}
     runs = []
     if a.resume and os.path.exists(base + ".json"):
