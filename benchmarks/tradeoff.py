@@ -169,6 +169,11 @@ def run_one(workload, c, arm, seed, noisy, budget):
     return out
 
 
+def warm_up(workload, c):
+    """A few untimed steps first: a process's first run pays one-off costs that would inflate its time ratios."""
+    run_one(workload, dict(c, n_train=4 * c["batch"], n_eval=c["batch"], epochs=1), FULL, 0, [], None)
+
+
 # -- the curve and the comparison -----------------------------------------------------------------------------
 def monotone(points):
     """(xs, ms) sorted by passes, the metric made non-decreasing (running max)."""
@@ -387,16 +392,21 @@ def main():
     os.makedirs(RESULTS, exist_ok=True)
     noisy = noise_ids(c, os.path.join(RESULTS, f"noise_ids_{a.workload}{tag}.json"))
     meta = {"workload": a.workload, "quick": a.quick, "seeds": seeds, "arms": arms, "config": c,
-            "curve_fractions": sorted(fraction(x) for x in arms if is_curve(x)), "noise_seed": NOISE_SEED,
-            "noise_ids": noisy, "bf16": BF16, "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
+            "noise_seed": NOISE_SEED, "noise_ids": noisy, "bf16": BF16, "torch": torch.__version__,
+            "date": time.strftime("%Y-%m-%d"),
             "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}"}
     runs = []
     if a.resume and os.path.exists(base + ".json"):
         saved = json.load(open(base + ".json"))
         runs = saved["runs"]
         meta["seeds"] = sorted(set(saved["meta"]["seeds"]) | set(seeds))
+        meta["arms"] = saved["meta"]["arms"] + [x for x in arms if x not in saved["meta"]["arms"]]
+    meta["curve_fractions"] = sorted(fraction(x) for x in meta["arms"] if is_curve(x))
     done = {(r["arm"], r["seed"]) for r in runs}
     needs_budget = {"random", "infobatch_budget"}
+    if any((arm, seed) not in done for arm in arms for seed in seeds):
+        print("[tradeoff] warm-up run (not recorded):", flush=True)
+        warm_up(a.workload, c)
     for seed in seeds:
         plan = [FULL] + [x for x in arms if x != FULL]
         if needs_budget & set(plan) and "geko" not in plan:
