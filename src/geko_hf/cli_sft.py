@@ -22,9 +22,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
-from .cli import (PLOT_FILE, REPORT_FILE, TEXTS_FILE, ConsoleCallback, _device_defaults, _json_default,
-                  _last_eval, _quiet_library_bars, _summary, _try_plot, _version, enrich_history, format_hard,
-                  hard_samples, read_texts)
+from .console import install_console, quiet_library_bars, summary
+from .device import device_defaults
+from .report import enrich_history, format_hard, hard_samples, last_eval
+from .run_files import PLOT_FILE, TEXTS_FILE, try_plot, with_texts, write_report
 
 SFT_DEFAULTS = {  # the embedded default's recipe (minutes on 2 CPU cores); the user's flags still win
     "output_dir": "geko_sft_output",
@@ -65,7 +66,7 @@ def build_sft_parser():
     from .sft import GEKOSFTConfig
 
     parser = TrlParser((SFTScriptArguments, GEKOSFTConfig, ModelConfig), prog="geko-hf sft")
-    parser.set_defaults(**SFT_DEFAULTS, **_device_defaults())
+    parser.set_defaults(**SFT_DEFAULTS, **device_defaults())
     return parser
 
 
@@ -74,7 +75,7 @@ def parse_sft_args(argv):
     if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
         with open(argv[0]) as f:
             given = json.load(f) if argv[0].endswith(".json") else __import__("yaml").safe_load(f)
-        return parser.parse_dict({**SFT_DEFAULTS, **_device_defaults(), **given})
+        return parser.parse_dict({**SFT_DEFAULTS, **device_defaults(), **given})
     return parser.parse_args_into_dataclasses(args=argv)
 
 
@@ -82,7 +83,7 @@ def sft(argv) -> dict:
     """`geko-hf sft`: returns the JSON report it wrote."""
     sa, args, model_args = parse_sft_args(argv)
     t0 = time.time()
-    with _quiet_library_bars():
+    with quiet_library_bars():
         return _sft(sa, args, model_args, t0)
 
 
@@ -164,17 +165,12 @@ def _sft(sa, args, model_args, t0) -> dict:
     os.makedirs(args.output_dir, exist_ok=True)
     if args.process_index == 0:
         write_sft_texts(os.path.join(args.output_dir, TEXTS_FILE), train if len(kept) == len(train) else [])
-    cbs = trainer.callback_handler.callbacks
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-    i = next((i for i, cb in enumerate(cbs) if type(cb) in (ProgressCallback, PrinterCallback)), None)
-    if i is not None:
-        cbs[i] = ConsoleCallback(trainer._geko_callback, bar=not args.disable_tqdm)
+    install_console(trainer, bar=not args.disable_tqdm)
     if args.process_index == 0:
         print(f"[GEKO] SFT {model_desc} on {data_desc}: {len(kept):,} train / {0 if held is None else len(held):,} "
               f"held-out samples, {args.num_train_epochs:g} epochs")
     result = trainer.train()
-    eval_metrics = (_last_eval(trainer.state) or trainer.evaluate()) if held is not None else {}
+    eval_metrics = (last_eval(trainer.state) or trainer.evaluate()) if held is not None else {}
     trainer.save_model()
     if not trainer.is_world_process_zero():
         return {}
@@ -182,29 +178,29 @@ def _sft(sa, args, model_args, t0) -> dict:
 
 
 def _write_outputs(sa, args, trainer, result, eval_metrics, model_desc, data_desc, t0, n_train, held) -> dict:
+    from . import __version__
+
     rep = trainer.get_efficiency_report()
     tracker = trainer._geko_callback.tracker
     history = enrich_history(rep["history"], trainer.state.log_history)
-    hard = hard_samples(tracker.state.state_dict(), sa.top_k)
-    texts = {int(r["id"]): r for r in read_texts(os.path.join(args.output_dir, TEXTS_FILE), [h["id"] for h in hard])}
+    hard = with_texts(hard_samples(tracker.state.state_dict(), sa.top_k), os.path.join(args.output_dir, TEXTS_FILE))
     out = {
-        "geko_hf_version": _version(), "command": "sft", "model": model_desc, "dataset": data_desc,
+        "geko_hf_version": __version__, "command": "sft", "model": model_desc, "dataset": data_desc,
         "num_train": n_train, "num_eval": 0 if held is None else len(held),
         "wall_time_s": round(time.time() - t0, 1),
         "train_runtime_s": round(float(result.metrics.get("train_runtime", 0.0)), 1),
         "eval": {k: v for k, v in eval_metrics.items() if isinstance(v, (int, float))},
         "efficiency": {k: v for k, v in rep.items() if k != "history"},
         "history": history,
-        "hard_samples": [{**h, **{k: v for k, v in texts.get(h["id"], {}).items() if k != "id"}} for h in hard],
+        "hard_samples": hard,
         "geko_config": tracker.config.to_dict(),
         "script_args": asdict(sa),
     }
-    report_path = os.path.join(args.output_dir, REPORT_FILE)
-    with open(report_path, "w") as f:
-        json.dump(out, f, indent=2, default=_json_default)
-    plot_path = _try_plot(history, os.path.join(args.output_dir, PLOT_FILE), tracker.num_samples,
-                          trainer.state.log_history, title=f"GEKO SFT: {model_desc.split(' (')[0]} on {data_desc.split(' (')[0]}")
+    report_path = write_report(out, args.output_dir)
+    plot_path = try_plot(history, os.path.join(args.output_dir, PLOT_FILE), tracker.num_samples,
+                         trainer.state.log_history,
+                         title=f"GEKO SFT: {model_desc.split(' (')[0]} on {data_desc.split(' (')[0]}")
     if sa.top_k > 0:
         print(format_hard(out["hard_samples"], sa.top_k))
-    print(_summary(out, report_path, plot_path, args.output_dir))
+    print(summary(out, report_path, plot_path, args.output_dir))
     return out

@@ -1,8 +1,17 @@
-"""Human-readable efficiency report: passes and tokens actually trained vs the same epochs on full data."""
+"""A GEKO run as text: the efficiency report (passes and tokens actually trained vs the same epochs on full data),
+the bucket table, the per-epoch history and the HARD samples; what `geko-hf train`, `sft` and `report` print.
+
+Plain data in, strings out (numpy only, no torch or transformers), so a saved run folder reads back anywhere.
+"""
 
 from __future__ import annotations
 
-from .buckets import BUCKET_NAMES
+import numpy as np
+
+from .buckets import BUCKET_NAMES, HARD
+from .plot import accuracy_key
+
+BAR = "=" * 64  # the frame of the command line's tables (the efficiency report has its own, wider)
 
 
 def format_report(report: dict) -> str:
@@ -32,3 +41,97 @@ def format_report(report: dict) -> str:
     lines.append("  (bucket counts are the partition at the END of each epoch, which plans the next one)")
     lines.append(bar)
     return "\n".join(lines)
+
+
+# -- HARD samples: confidently wrong, often mislabelled ----------------------------------------------------
+def hard_samples(state: dict, k: int) -> list:
+    """Top-k live HARD samples (wrong, confidence above focus_confidence), most confident first.
+
+    A confidently wrong sample after several epochs is often a mislabelled one: worth a look.
+    """
+    bucket = np.asarray(state["bucket"])
+    live = ~np.asarray(state["pruned"], dtype=bool)
+    ids = np.flatnonzero((bucket == HARD) & live)
+    conf = np.asarray(state["confidence"], dtype=np.float64)
+    ids = ids[np.argsort(-conf[ids], kind="stable")][: max(k, 0)]
+    loss, seen = np.asarray(state["loss"]), np.asarray(state["times_seen"])
+    return [{"id": int(i), "confidence": round(float(conf[i]), 4), "loss": round(float(loss[i]), 4),
+             "times_seen": int(seen[i])} for i in ids]
+
+
+def format_hard(rows, k, texts_hint=None) -> str:
+    if not rows:
+        lines = ["  HARD samples: none (no sample is wrong with confidence above focus_confidence)"]
+    else:
+        lines = [f"  Top {len(rows)} HARD samples (confidently wrong, most confident first: check these labels)"]
+    for r in rows:
+        head = f"  #{r['id']:<6} conf {r['confidence']:.3f}  loss {r['loss']:.3f}  seen {r['times_seen']}x"
+        if "label" in r:
+            head += f"  label: {r['label']}"
+        lines.append(head)
+        for key in ("text", "prompt", "answer"):
+            if key in r:
+                text = " ".join(str(r[key]).split())
+                tag = "" if key == "text" else f"{key}: "
+                lines.append(f"          {tag}{text[:150] + ('...' if len(text) > 150 else '')}")
+    if rows and not ({"text", "prompt"} & set(rows[0])) and texts_hint:
+        lines.append(f"  ({texts_hint})")
+    return "\n".join([BAR] + lines + [BAR])
+
+
+# -- where the samples are now -----------------------------------------------------------------------------
+def format_bucket_table(state: dict, config) -> str:
+    """Where the samples are now: count, share and mean statistics per bucket."""
+    bucket = np.asarray(state["bucket"])
+    pruned = np.asarray(state["pruned"], dtype=bool)
+    conf, loss = np.asarray(state["confidence"], np.float64), np.asarray(state["loss"], np.float64)
+    q, seen = np.asarray(state["q"], np.float64), np.asarray(state["times_seen"], np.int64)
+    n = len(bucket)
+    meaning = {"FREEZE": "mastered, skipped", "LIGHT": "correct, low weight",
+               "FOCUS": "wrong, unsure: learning", "HARD": "wrong, confident"}
+    lines = [f"  {'bucket':<7}{'samples':>9}{'share':>8}{'mean conf':>11}{'mean loss':>11}{'mean Q':>8}"
+             f"{'passes':>8}  meaning"]
+    for code, name in enumerate(BUCKET_NAMES):
+        m = (bucket == code) & ~pruned
+        c = int(m.sum())
+        stat = (lambda a: f"{a[m].mean():.3f}" if c else "-")  # noqa: E731
+        lines.append(f"  {name:<7}{c:>9,}{100 * c / n:>7.1f}%{stat(conf):>11}{stat(loss):>11}{stat(q):>8}"
+                     f"{(f'{seen[m].mean():.1f}' if c else '-'):>8}  {meaning[name]}")
+    if pruned.any():
+        lines.append(f"  {'pruned':<7}{int(pruned.sum()):>9,}{100 * pruned.mean():>7.1f}%")
+    return "\n".join([BAR, "  Buckets now (these plan the next epoch)", BAR] + lines + [BAR])
+
+
+# -- how the epochs went: GEKO's rows joined with HF's log_history -----------------------------------------
+def format_history(history) -> str:
+    lines = [f"  {'epoch':>5} {'passes':>8} {'train loss':>11} {'held-out loss':>14} {'accuracy':>9}"]
+    for r in history:
+        f = lambda v, p=4: "-" if v is None else f"{v:.{p}f}"  # noqa: E731
+        acc = "-" if r.get("eval_accuracy") is None else f"{100 * r['eval_accuracy']:.1f}%"
+        lines.append(f"  {r['epoch']:>5} {r['sample_passes']:>8,} {f(r.get('train_loss')):>11} "
+                     f"{f(r.get('eval_loss')):>14} {acc:>9}")
+    return "\n".join(["  History (loss and accuracy from trainer_state.json)"] + lines + [BAR])
+
+
+def enrich_history(rows, log_history) -> list:
+    """GEKO's per-epoch rows + the epoch's mean logged training loss and its held-out loss/accuracy."""
+    acc_key = accuracy_key(log_history)
+    out = []
+    for r in rows:
+        e = r["epoch"]
+        losses = [x["loss"] for x in log_history if "loss" in x and "epoch" in x and e - 1 < x["epoch"] <= e + 1e-6]
+        evals = [x for x in log_history if "eval_loss" in x and abs(x.get("epoch", -1) - e) < 1e-3]
+        row = dict(r)
+        row["train_loss"] = float(np.mean(losses)) if losses else None
+        row["eval_loss"] = float(evals[-1]["eval_loss"]) if evals else None
+        row["eval_accuracy"] = float(evals[-1][acc_key]) if evals and acc_key in evals[-1] else None
+        out.append(row)
+    return out
+
+
+def last_eval(state) -> dict:
+    """The eval metrics logged at the final step, if the run evaluated there."""
+    for entry in reversed(state.log_history):
+        if any(k.startswith("eval_") for k in entry):
+            return dict(entry) if entry.get("step") == state.global_step else {}
+    return {}

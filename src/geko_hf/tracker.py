@@ -184,6 +184,17 @@ class GEKOTracker:
             "last_epoch_fraction": self.last_epoch_fraction, "fixed_steps": self.fixed_steps,
         }
 
+    @classmethod
+    def from_state_dict(cls, d: dict) -> "GEKOTracker":
+        """The tracker a `state_dict()` was taken from, rebuilt from it alone (no Trainer, no dataset): what
+        `geko-hf report` reads out of a checkpoint's geko_state.npz. A state_dict carries its constructor
+        arguments; states saved before `last_epoch_fraction` / `fixed_steps` existed get their defaults."""
+        tracker = cls(int(d["state"]["num_samples"]), GEKOConfig.from_dict(d["config"]), seed=d["seed"],
+                      num_epochs=d["num_epochs"], unit=d["unit"], batch_size=d["batch_size"],
+                      last_epoch_fraction=d.get("last_epoch_fraction", 1.0), fixed_steps=d.get("fixed_steps", False))
+        tracker.load_state_dict(d)
+        return tracker
+
     def load_state_dict(self, d: dict) -> None:
         self.state.load_state_dict(d["state"])
         self.epoch = int(d["epoch"])

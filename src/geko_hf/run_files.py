@@ -1,0 +1,135 @@
+"""The files a `geko-hf train` / `geko-hf sft` run leaves in its output_dir besides HF's own, and how `geko-hf report`
+reads a run folder back.
+
+    geko_report.json        the run's JSON report: efficiency, held-out metrics, history, HARD samples, settings
+    geko_buckets.png        bucket shares per epoch, loss and accuracy, sample passes vs full data
+    geko_train_texts.jsonl  one {"id", ...} line per training sample, id = GEKO's sample id (its row in the
+                            training set): text and label (train) or prompt and answer (sft), so that a HARD
+                            sample is shown as text
+
+A checkpoint-N folder holds only HF's files and GEKO's state: these are looked up in its parent too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+
+REPORT_FILE = "geko_report.json"
+PLOT_FILE = "geko_buckets.png"
+TEXTS_FILE = "geko_train_texts.jsonl"
+
+
+# -- writing -----------------------------------------------------------------------------------------------
+def write_texts(path, ds, label_names) -> None:
+    """One JSON line per training sample: id (= GEKO sample id = row), text, label (name when known)."""
+    with open(path, "w") as f:
+        for i, (text, label) in enumerate(zip(ds["text"], ds["label"])):
+            name = label_names[label] if label_names and 0 <= label < len(label_names) else label
+            f.write(json.dumps({"id": i, "text": text, "label": name}, ensure_ascii=False) + "\n")
+
+
+def write_report(out: dict, output_dir) -> str:
+    """`out` as output_dir/geko_report.json (numpy values as plain JSON); returns the path."""
+    report_path = os.path.join(output_dir, REPORT_FILE)
+    with open(report_path, "w") as f:
+        json.dump(out, f, indent=2, default=_json_default)
+    return report_path
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def try_plot(history, path, num_samples, log_history, title):
+    from .plot import plot_run
+
+    try:
+        return plot_run(history, path, num_samples=num_samples, log_history=log_history, title=title)
+    except ModuleNotFoundError as e:  # matplotlib missing: the run itself succeeded, say how to get the plot
+        print(f"[GEKO] No plot: {e}", file=sys.stderr)
+        return None
+
+
+def plot_title(model_desc, dataset_desc, detail) -> str:
+    """'GEKO: all-MiniLM-L6-v2 on Rotten Tomatoes reviews (2,000 samples)' from the long descriptions."""
+    if not model_desc:
+        return f"GEKO: {detail}"
+    model = model_desc.split(" (")[0].split(" +")[0]
+    data = (dataset_desc or "").split(" (")[0]
+    return f"GEKO: {model}" + (f" on {data}" if data else "") + f" ({detail})"
+
+
+# -- reading back ------------------------------------------------------------------------------------------
+def read_texts(path, ids) -> list:
+    """The rows of a texts file whose id is in `ids` (streamed: the file may be large)."""
+    want, out = {int(i) for i in ids}, []
+    if not want or not path or not os.path.exists(path):
+        return out
+    with open(path) as f:
+        for line in f:
+            row = json.loads(line)
+            if int(row["id"]) in want:
+                out.append(row)
+                if len(out) == len(want):
+                    break
+    return out
+
+
+def with_texts(hard: list, texts_path) -> list:
+    """HARD-sample rows with what the texts file at `texts_path` (may be None) says of each sample."""
+    texts = {int(r["id"]): r for r in read_texts(texts_path, [h["id"] for h in hard])}
+    return [{**h, **_text_fields(texts.get(h["id"]))} for h in hard]
+
+
+def _text_fields(row) -> dict:
+    """What a texts file says of a sample: text and label (train), or prompt and answer (sft)."""
+    return {} if row is None else {k: v for k, v in row.items() if k != "id"}
+
+
+def load_tracker_state(folder) -> dict:
+    """The tracker state_dict saved in `folder` (checkpoint.py's geko_state.npz); FileNotFoundError with a hint."""
+    from .checkpoint import load_geko_state
+
+    try:
+        payload = load_geko_state(folder)
+    except FileNotFoundError as e:
+        ckpts = sorted((d for d in os.listdir(folder) if d.startswith("checkpoint-")),
+                       key=lambda d: int(d.split("-")[-1]) if d.split("-")[-1].isdigit() else -1)
+        hint = f" Checkpoints here: {', '.join(ckpts)}; pass one of them." if ckpts else ""
+        raise FileNotFoundError(f"{e}{hint}") from None
+    return payload["tracker"]
+
+
+def read_log_history(folder) -> list:
+    path = os.path.join(folder, "trainer_state.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return json.load(f).get("log_history", [])
+
+
+def read_json(path) -> dict:
+    if not path:
+        return {}
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def find_up(folder, name):
+    """`name` in folder or its parent (a checkpoint's output_dir)."""
+    for d in (folder, os.path.dirname(os.path.abspath(folder))):
+        p = os.path.join(d, name)
+        if os.path.exists(p):
+            return p
+    return None
