@@ -280,13 +280,6 @@ def test_dataloader_workers_persistent_prefetch(tmp_path, reference):
 
 
 # -- torch_compile -----------------------------------------------------------------------------------------------
-COMPILE_BUG = (
-    "GEKO bug: with torch_compile=True the model reaching compute_loss is torch._dynamo's OptimizedModule; "
-    "GEKOMixin._geko_shift unwraps it with accelerator.unwrap_model(model) (keep_torch_compile=True by default) and "
-    "alignment._unwrap does not look through `_orig_mod`, so shifts_labels sees the class name 'OptimizedModule', "
-    "returns None, and sample_stats raises 'GEKO cannot tell whether this model's logit at position t predicts "
-    "label t + 1' at the first training step"
-)
 
 
 def _compiled_run(tmp_path, backend: str) -> Run:
@@ -306,7 +299,6 @@ def _compiled_run(tmp_path, backend: str) -> Run:
         torch._dynamo.reset()
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=COMPILE_BUG)
 def test_torch_compile(tmp_path, reference):
     # Backend: aot_eager. Inductor works here (gcc is installed) but its cold compile of this tiny model's forward and
     # backward takes ~90 s on 2 shared cores; it is tested below, marked slow. aot_eager does the same graph capture
@@ -318,7 +310,6 @@ def test_torch_compile(tmp_path, reference):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=COMPILE_BUG)
 def test_torch_compile_inductor(tmp_path, reference):
     # Tolerance: 1e-4 on losses and confidences. Inductor fuses kernels and reorders float32 reductions: after the 29
     # Adam steps the statistics drift by up to 5.5e-6 (measured), 1e-4 leaves a margin and is still 10,000x below the

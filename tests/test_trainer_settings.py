@@ -18,7 +18,7 @@ from hf_helpers import make_args, tiny_gpt2, toy_lm_dataset
 from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainerCallback
 
 from geko_hf import GEKOCallback, GEKOConfig, GEKOTrainer
-from geko_hf.callback import StatsBuffer
+from geko_hf.loop import StatsBuffer
 from geko_hf.ids import ID_COLUMN
 from geko_hf.importance import weight_sample_gradients
 from geko_hf.stats import SampleStats

@@ -1,4 +1,19 @@
-"""geko_hf: GEKO per-sample compute routing as a plugin to the HuggingFace Trainer."""
+"""geko_hf: GEKO per-sample compute routing as a plugin to the HuggingFace Trainer.
+
+Two layers, one direction (the glue imports the algorithm, never the reverse):
+
+- the algorithm, pure numpy, importable without torch or transformers: `config` (GEKOConfig, presets), `state`
+  (per-sample SampleState), `q_value`, `buckets`, `curriculum`, `selection` (an epoch's plan), `tracker` (state +
+  plans + compute accounting), `checkpoint` (the state file), `report`, `plot`;
+- the glue to torch / HuggingFace: `stats` (per-sample statistics off a forward pass), `importance`, `ids`,
+  `sampler`, `schedule`, `loop` (GEKOLoop, the run controller), `run` (its HF half), `contract` (what GEKO
+  requires of transformers, checked at init), `mixin`, `callback`, `trainer`, `training_args`, `sft` (TRL),
+  `lora` (peft);
+- the `geko-hf` command: `cli` (parsing, dispatch), `cli_sft`, `cli_data`, `console`, `device`, `run_files`.
+
+`import geko_hf` loads only the algorithm; the glue names below resolve on first use, so the algorithm works in
+an environment without torch and `import geko_hf` stays fast.
+"""
 
 __version__ = "0.3.0"
 
@@ -7,37 +22,30 @@ from .config import GEKO_AGGRESSIVE, GEKO_BALANCED, GEKO_CONSERVATIVE, GEKO_SEED
 from .selection import plan_epoch
 from .state import SampleState
 
+# name -> module that defines it; imported on first access (PEP 562), so torch/transformers load only when needed
+_LAZY = {
+    "GEKOCallback": "callback", "GEKOSampler": "sampler", "GEKOMixin": "mixin", "GEKOTrainer": "trainer",
+    "GEKOArguments": "training_args", "GEKOTrainingArguments": "training_args", "GEKOLoop": "loop",
+    "IdCollator": "ids", "with_ids": "ids", "sample_stats": "stats", "weight_sample_gradients": "importance",
+    "apply_lora": "lora", "is_peft_available": "lora",
+    "GEKOSFTTrainer": "sft", "GEKOSFTConfig": "sft",  # TRL is an optional extra: the ImportError names it
+    "GEKOTracker": "tracker",
+}
+
 __all__ = [
     "BUCKET_NAMES", "FOCUS", "FREEZE", "HARD", "LIGHT",
     "GEKO_AGGRESSIVE", "GEKO_BALANCED", "GEKO_CONSERVATIVE", "GEKO_SEED", "GEKOConfig", "get_preset",
-    "plan_epoch", "SampleState",
+    "plan_epoch", "SampleState", *_LAZY,
 ]
-
-from .callback import GEKOCallback  # noqa: E402
-from .ids import IdCollator, with_ids  # noqa: E402
-from .importance import weight_sample_gradients  # noqa: E402
-from .loop import GEKOLoop  # noqa: E402
-from .sampler import GEKOSampler  # noqa: E402
-from .stats import sample_stats  # noqa: E402
-from .trainer import GEKOMixin, GEKOTrainer  # noqa: E402
-from .training_args import GEKOArguments, GEKOTrainingArguments  # noqa: E402
-
-__all__ += ["GEKOCallback", "GEKOSampler", "GEKOMixin", "GEKOTrainer", "GEKOArguments", "GEKOTrainingArguments",
-            "GEKOLoop", "IdCollator", "with_ids", "sample_stats", "weight_sample_gradients"]
-
-from .lora import apply_lora, is_peft_available  # noqa: E402  (peft itself is imported only when used)
-
-__all__ += ["apply_lora", "is_peft_available"]
-
-# TRL is an optional extra: the SFT names resolve on first use, so `import geko_hf` works without trl.
-_LAZY = {"GEKOSFTTrainer": "sft", "GEKOSFTConfig": "sft"}
 
 
 def __getattr__(name):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)  # ImportError names the extra
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # later lookups skip this hook
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 
 def _unwrap(model):
-    """The transformers model under DDP/DataParallel and peft wrappers."""
-    model = getattr(model, "module", model)
+    """The transformers model under DDP/DataParallel, torch.compile (`OptimizedModule._orig_mod`) and peft wrappers."""
+    for _ in range(2):  # DDP around a compiled model, or the other way round
+        model = getattr(model, "module", model)
+        model = getattr(model, "_orig_mod", model)  # Trainer(torch_compile=True) hands compute_loss the compiled module
     if hasattr(model, "get_base_model") and hasattr(model, "peft_config"):
         model = model.get_base_model()
     return model

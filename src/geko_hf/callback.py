@@ -1,8 +1,9 @@
 """`GEKOCallback`: the epoch-level half of GEKO (repartition, plan, schedule, logs) as an HF TrainerCallback.
 
-Used alone (`Trainer(..., callbacks=[GEKOCallback()])`) it finds the trainer that is initialising it and
-mixes `GEKOMixin` into that instance (see trainer.py), so the callback-only path runs the same code as
-`GEKOTrainer`.
+It holds the run's `TrainerRun` (run.py) and binds it to the trainer at init. Used alone
+(`Trainer(..., callbacks=[GEKOCallback()])`) it finds the trainer that is initialising it and mixes `GEKOMixin`
+into that instance's class (mixin.py; the sampler, loss and checkpoint hooks are Trainer methods no callback event
+can replace), so the callback-only path runs the same code as `GEKOTrainer`.
 
 Event order inside HF's loop (transformers 5.x), and what GEKO does there:
     on_train_begin   check settings that cannot work
@@ -17,20 +18,19 @@ from __future__ import annotations
 
 import inspect
 import logging
-import math
 
-import numpy as np
-import torch
 from transformers import TrainerCallback
 
-from .checkpoint import dataset_fingerprint, load_geko_state
 from .config import GEKOConfig
-from .loop import GEKOLoop, StatsBuffer
+from .contract import (check_private_methods, check_train_dataset, check_transformers_version,
+                       refuse_unsupported_trainer)
+from .mixin import GEKOMixin, geko_class_for
 from .report import format_report
+from .run import TrainerRun
 from .schedule import retarget
 from .tracker import GEKOTracker, partition_line
 
-__all__ = ["GEKOCallback", "StatsBuffer"]
+__all__ = ["GEKOCallback"]
 
 logger = logging.getLogger("geko_hf")
 
@@ -39,53 +39,66 @@ class GEKOCallback(TrainerCallback):
     """GEKO for the stock Trainer. Arguments as GEKOTrainer's: config, compute_correctness, compute_confidence,
     compute_sample_loss. One callback per Trainer: a second Trainer needs a new GEKOCallback()."""
 
-    tracker_class = GEKOTracker  # the one extension point: benchmarks plug baseline selection policies here
-
     def __init__(self, config: GEKOConfig | None = None, compute_correctness=None, compute_confidence=None,
                  compute_sample_loss=None):
-        self.explicit_config = config
-        self.config: GEKOConfig | None = config
-        self.compute_correctness = compute_correctness
-        self.compute_confidence = compute_confidence
-        self.compute_sample_loss = compute_sample_loss
-        self.passes_at_train_begin = 0
+        self.run = TrainerRun(config, hooks={"compute_sample_loss": compute_sample_loss,
+                                             "compute_correctness": compute_correctness,
+                                             "compute_confidence": compute_confidence})
         self.trainer = None
-        self.loop: GEKOLoop | None = None  # the run: tracker, this epoch's records, persistence
-        self.buffer = StatsBuffer()
-        self.schedule_warped = False
-        self.schedule_total: int | None = None  # the scheduler's original length (kept across resume)
-        self.epoch_start_step = 0
-        self.steps_this_epoch = 0
-        self.in_epoch = False
-        self.resume_from: str | None = None
-        self.fingerprint: dict | None = None
-        self.restored = False  # True once a checkpoint's GEKO state was loaded
+
+    @classmethod
+    def bound_to(cls, trainer, config: GEKOConfig | None = None, **hooks) -> "GEKOCallback":
+        """A new callback bound to `trainer`, a GEKOMixin class in its __init__: the setup GEKOTrainer and
+        GEKOSFTTrainer share (no need to find the trainer on the stack)."""
+        callback = cls(config, **hooks)
+        callback.bind(trainer)
+        return callback
+
+    # the run's parts, as attributes of the callback (tests, benchmarks and user code read them here)
+    @property
+    def tracker_class(self):
+        return self.run.tracker_class
+
+    @tracker_class.setter
+    def tracker_class(self, cls):  # the one extension point: benchmarks plug baseline selection policies here
+        self.run.tracker_class = cls
 
     @property
     def tracker(self) -> GEKOTracker | None:
-        return None if self.loop is None else self.loop.tracker
+        return self.run.tracker
 
     @property
-    def pending(self) -> list:
-        return [] if self.loop is None else self.loop.pending
+    def loop(self):
+        return self.run.loop
+
+    @property
+    def buffer(self):
+        return self.run.buffer
+
+    @property
+    def config(self) -> GEKOConfig | None:
+        return self.run.config
 
     @property
     def hooks(self) -> dict:
-        return {"compute_sample_loss": self.compute_sample_loss, "compute_correctness": self.compute_correctness,
-                "compute_confidence": self.compute_confidence}
+        return self.run.hooks
 
     # -- wiring -------------------------------------------------------------------------------------
     def on_init_end(self, args, state, control, **kwargs):
         trainer = _find_initialising_trainer()
-        if trainer is not self.trainer or getattr(trainer, "_geko_callback", None) is not self:
+        if trainer is not self.trainer or getattr(trainer, "_geko_run", None) is not self.run:
             self.attach(trainer)
         check_train_dataset(trainer.train_dataset)
 
     def attach(self, trainer) -> None:
-        """Make `trainer` a GEKO trainer (mixes GEKOMixin into its class) bound to this callback."""
-        from .trainer import geko_class_for
-
+        """Make `trainer` a GEKO trainer (mixes GEKOMixin into its class) bound to this callback's run."""
         refuse_unsupported_trainer(trainer)
+        if not isinstance(trainer, GEKOMixin):
+            trainer.__class__ = geko_class_for(type(trainer))
+        self.bind(trainer)
+
+    def bind(self, trainer) -> None:
+        """Bind this callback's run to `trainer` (a GEKOMixin trainer), after checking the trainer's contract."""
         if self.trainer is not None and self.trainer is not trainer:
             # Sharing one callback would share one tracker, buffer and schedule between two runs.
             raise ValueError(
@@ -93,45 +106,11 @@ class GEKOCallback(TrainerCallback):
                 f"{id(self.trainer):#x}). Pass a new GEKOCallback() to each Trainer (e.g. create it inside your loop "
                 "over seeds or folds)."
             )
-        trainer.__class__ = geko_class_for(type(trainer))
+        check_transformers_version()
+        check_private_methods(trainer, GEKOMixin)
+        trainer._geko_run = self.run
         trainer._geko_callback = self
         self.trainer = trainer
-
-    def start_run(self, resume_from: str | None) -> None:
-        """Called by train(): the next dataloader gets a fresh tracker (restored from resume_from, if given)."""
-        self.new_run, self.resume_from = True, resume_from
-
-    def make_tracker(self, trainer) -> GEKOTracker:
-        """Create the run's tracker for the FINAL train_dataset (TRL tokenises/filters in __init__).
-
-        Also when the batch changed under the same run (auto_find_batch_size halves it after an OOM and restarts the
-        loop): the plans' unit is the batch actually used."""
-        unit, batch = data_parallel_batch(trainer)
-        same_batch = self.tracker is not None and (self.tracker.unit, self.tracker.batch_size) == (unit, batch)
-        if same_batch and not getattr(self, "new_run", True):
-            return self.tracker
-        args = trainer.args
-        self.config = self.explicit_config or getattr(args, "geko_config", None) or GEKOConfig()
-        n = len(trainer.train_dataset)
-        tracker = self.tracker_class(
-            n, self.config, seed=args.data_seed if args.data_seed is not None else args.seed,
-            unit=unit, batch_size=batch, **run_length(args, n, unit),
-        )
-        self.loop = GEKOLoop.for_tracker(tracker, buffer=self.buffer)
-        self.fingerprint = dataset_fingerprint(trainer.train_dataset)
-        self.schedule_total, self.in_epoch, self.epoch_start_step = None, False, 0
-        self.buffer.clear()
-        self.restored, self.new_run = False, False
-        if self.resume_from is not None:
-            self.load_resume_state(self.resume_from)
-        return self.tracker
-
-    def sample_weights(self, ids: torch.Tensor) -> torch.Tensor | None:
-        return self.loop.weights(ids)
-
-    def passes_this_call(self) -> int:
-        """Sample passes trained since this train() call began (HF's throughput metrics are per call)."""
-        return self.tracker.totals["sample_passes"] - self.passes_at_train_begin
 
     # -- events -------------------------------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):
@@ -150,11 +129,10 @@ class GEKOCallback(TrainerCallback):
                 f"train_sampling_strategy={args.train_sampling_strategy!r} replaces the training sampler, which "
                 "GEKO needs for its epoch plan. Use train_sampling_strategy='random' (the default) with GEKO."
             )
-        self.buffer.clear()
-        self.passes_at_train_begin = self.tracker.totals["sample_passes"] + sum(len(p[0]) for p in self.pending)
+        self.run.begin_train()
 
-    def on_epoch_begin(self, args, state, control, **kwargs):
-        trainer, tracker = self.trainer, self.tracker
+    def on_epoch_begin(self, args, state, control, lr_scheduler=None, **kwargs):
+        trainer, run, tracker = self.trainer, self.run, self.tracker
         if len(trainer.train_dataset) != tracker.num_samples:
             raise ValueError(
                 f"The train_dataset changed length during training, from {tracker.num_samples} to "
@@ -162,35 +140,36 @@ class GEKOCallback(TrainerCallback):
                 "fixed while training (add or drop rows between runs, not inside one)."
             )
         epoch = tracker.epoch
-        trainer._geko_sampler.set_epoch(epoch)  # also on resume, where HF's skip wrapper hides set_epoch
+        run.sampler.set_epoch(epoch)  # also on resume, where HF's skip wrapper hides set_epoch
         planned = len(tracker.plan(epoch))
-        self.steps_this_epoch = planned // tracker.unit
-        if not self.in_epoch:  # (in_epoch is already True when resuming mid-epoch: keep the saved start)
-            self.epoch_start_step = state.global_step
-        self.in_epoch = True
+        run.steps_this_epoch = planned // tracker.unit
+        if not run.in_epoch:  # (in_epoch is already True when resuming mid-epoch: keep the saved start)
+            run.epoch_start_step = state.global_step
+        run.in_epoch = True
         # later epochs: projected from today's buckets, at least one step each (so HF's own max_steps check
         # never ends the run early); re-projected at every epoch start, exact in the last epoch.
         future = sum(max(tracker.projected_length(e) // tracker.unit, 1)
                      for e in range(epoch + 1, tracker.num_epochs))
-        end_step = self.epoch_start_step + self.steps_this_epoch + future
+        end_step = run.epoch_start_step + run.steps_this_epoch + future
         if args.max_steps <= 0:
             state.max_steps = end_step
-            if self.schedule_warped:
-                warmup = args.get_warmup_steps(self.schedule_total or end_step)
-                retarget(trainer.lr_scheduler, state.global_step, end_step, warmup)
+            if run.schedule_warped:
+                warmup = args.get_warmup_steps(run.schedule_total or end_step)
+                retarget(lr_scheduler or trainer.lr_scheduler, state.global_step, end_step, warmup)
             _set_progress_total(trainer, end_step)
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.steps_this_epoch:
-            done = state.global_step - self.epoch_start_step
+        run = self.run
+        if run.steps_this_epoch:
+            done = state.global_step - run.epoch_start_step
             share = self.tracker.epoch_share(self.tracker.epoch)
-            state.epoch = self.tracker.epoch + share * min(done / self.steps_this_epoch, 1.0)
+            state.epoch = self.tracker.epoch + share * min(done / run.steps_this_epoch, 1.0)
 
     def on_epoch_end(self, args, state, control, **kwargs):
         trainer, tracker = self.trainer, self.tracker
         epoch = tracker.epoch
         row = self.loop.end_epoch(trainer.accelerator)  # a collective on N processes: every rank gets here
-        self.in_epoch = False
+        self.run.in_epoch = False
         state.epoch = epoch + tracker.epoch_share(epoch)
         if state.is_world_process_zero and self.config.log_bucket_stats:
             print(partition_line(row), flush=True)
@@ -209,118 +188,12 @@ class GEKOCallback(TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):
         if self.tracker is None or not self.tracker.history:
             return
-        report = self.efficiency_report()
+        report = self.run.efficiency_report()
         if state.is_world_process_zero and self.config.log_bucket_stats:
             print(format_report(report), flush=True)
 
-    # -- persistence (the loop writes the file; the callback adds HF's position) --------------------------
-    def drain_to_pending(self) -> None:
-        """Move this epoch's device-side records to host (gathered across ranks); collective on N processes."""
-        self.loop.flush(self.trainer.accelerator)
-
-    def state_payload(self) -> dict:
-        return self.loop.state_payload(fingerprint=self.fingerprint, in_epoch=self.in_epoch,
-                                       epoch_start_step=self.epoch_start_step, schedule_total=self.schedule_total)
-
-    def save_state(self, folder: str) -> None:
-        if self.loop is None:
-            return
-        # every rank takes part in the gather; only the main process writes
-        self.loop.save(folder, self.trainer.accelerator, is_main_process=self.trainer.args.should_save,
-                       fingerprint=self.fingerprint, in_epoch=self.in_epoch, epoch_start_step=self.epoch_start_step,
-                       schedule_total=self.schedule_total)
-
-    def load_resume_state(self, folder: str) -> None:
-        """Restore everything a checkpoint holds; a stock-Trainer checkpoint gives a warning and fresh state."""
-        try:
-            payload = load_geko_state(folder)
-        except FileNotFoundError:
-            logger.warning(
-                "Checkpoint %s has no GEKO state (saved by a stock Trainer?): GEKO starts from a fresh state; "
-                "the model, optimizer and schedule resume as usual.", folder)
-            return
-        saved, ours = payload.get("fingerprint") or {}, self.fingerprint
-        if saved != ours:
-            raise ValueError(
-                f"Checkpoint {folder} was saved for a different training dataset: its fingerprint is {saved}, the "
-                f"current dataset's is {ours}. Resume with the dataset it was trained on, or start a new run."
-            )
-        self.loop.load(payload)
-        self.in_epoch = bool(payload["in_epoch"])
-        self.epoch_start_step = int(payload["epoch_start_step"])
-        self.schedule_total = payload.get("schedule_total")
-        self.restored = True
-
     def efficiency_report(self) -> dict:
-        if self.tracker is None:
-            raise RuntimeError("No GEKO report yet: call trainer.train() first.")
-        return self.tracker.efficiency_report()
-
-
-def refuse_unsupported_trainer(trainer) -> None:
-    """TRL trainers other than SFTTrainer do not train one row per sample on token labels: refuse them by name."""
-    for cls in type(trainer).__mro__:
-        if cls.__module__.split(".")[0] != "trl":
-            continue
-        if cls.__name__ == "SFTTrainer":
-            return
-        raise ValueError(
-            f"GEKO does not support TRL's {cls.__name__}: its training rows are not one sample each with token labels "
-            "(preference pairs, prompt groups or generated completions), so GEKO could neither score a sample nor "
-            "skip it without breaking the method. Train it without GEKOCallback; GEKO supports transformers.Trainer "
-            "(and its subclasses such as Seq2SeqTrainer) and TRL's SFTTrainer."
-        )
-
-
-def check_train_dataset(dataset) -> None:
-    """A map-style, non-empty dataset (None is left to HF: train() without one fails there)."""
-    if dataset is None:
-        return
-    if not hasattr(dataset, "__len__") or isinstance(dataset, torch.utils.data.IterableDataset):
-        raise ValueError(
-            f"GEKO picks samples by index every epoch, so it needs a map-style train_dataset with a length, got "
-            f"{type(dataset).__name__}. Load the data as a `datasets.Dataset` (not streaming, no to_iterable_dataset) "
-            "or a torch map-style Dataset, or train this one without GEKO."
-        )
-    if len(dataset) == 0:
-        raise ValueError("The train_dataset is empty (0 rows): GEKO has no samples to track. Check the data loading "
-                         "and any filtering (TRL drops rows that end up with no tokens).")
-
-
-def data_parallel_batch(trainer) -> tuple[int, int]:
-    """(samples per optimizer step, samples per global micro-batch) as the Trainer really uses them.
-
-    The micro-batch is `trainer._train_batch_size` (auto_find_batch_size changes it; DataParallel multiplies it by
-    the GPUs of one process) times the data-parallel world. Ranks that share a batch (tensor, context or sequence
-    parallelism) would record every sample several times and split the sampler's unit: refused.
-    """
-    sizes = {name: getattr(trainer, f"get_{name}_size", lambda: 1)() for name in ("tp", "cp", "sp")}
-    shared = {name: size for name, size in sizes.items() if size and size > 1}
-    if shared:
-        raise ValueError(
-            f"GEKO does not support ranks that share a batch ({', '.join(f'{k}_size={v}' for k, v in shared.items())}"
-            "): every sample would be recorded once per rank of the group. Use data parallelism only (DDP, FSDP or "
-            "DeepSpeed ZeRO) with GEKO."
-        )
-    micro = getattr(trainer, "_train_batch_size", None) or trainer.args.per_device_train_batch_size
-    batch = micro * max(trainer.args.world_size, 1)
-    return batch * trainer.args.gradient_accumulation_steps, batch
-
-
-def run_length(args, num_samples: int, unit: int) -> dict:
-    """How long the run is, in the tracker's terms: whole epochs, the share of the last one, or fixed steps.
-
-    num_train_epochs=1.5 trains one epoch and the first half (in optimizer steps) of the next, as the stock
-    Trainer does; max_steps fixes the optimizer steps, and epochs then follow one another until it is reached."""
-    if args.max_steps > 0:
-        steps_per_full_epoch = max(-(-num_samples // unit), 1)
-        return {"num_epochs": max(-(-args.max_steps // steps_per_full_epoch), 1), "last_epoch_fraction": 1.0,
-                "fixed_steps": True}
-    epochs = float(args.num_train_epochs)
-    if epochs <= 0:
-        raise ValueError(f"num_train_epochs must be > 0 with GEKO (or set max_steps), got {epochs}.")
-    whole = math.ceil(epochs)
-    return {"num_epochs": whole, "last_epoch_fraction": epochs - (whole - 1), "fixed_steps": False}
+        return self.run.efficiency_report()
 
 
 def _log_payload(row: dict, tracker: GEKOTracker) -> dict:

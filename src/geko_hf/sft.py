@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from transformers import TrainingArguments
 
 from .callback import GEKOCallback
-from .trainer import GEKOMixin
+from .mixin import GEKOMixin
 from .training_args import GEKOArguments, geko_config_from_args
 
 INSTALL_HINT = "pip install geko_hf[trl]"
@@ -68,10 +68,8 @@ class GEKOSFTTrainer(GEKOMixin, SFTTrainer):
                     "TRL's): pass one."
                 )
             kwargs["peft_config"] = lora_config  # TRL wraps the model (added chat tokens, ZeRO-3, QLoRA dtypes)
-        callback = GEKOCallback(config=geko_config, compute_correctness=compute_correctness,
-                                compute_confidence=compute_confidence, compute_sample_loss=compute_sample_loss)
-        callback.trainer = self
-        self._geko_callback = callback
+        callback = GEKOCallback.bound_to(self, geko_config, compute_correctness=compute_correctness,
+                                         compute_confidence=compute_confidence, compute_sample_loss=compute_sample_loss)
         super().__init__(model, args, *more, callbacks=[*(callbacks or []), callback], **kwargs)
         if lora_config is not None:
             from .lora import print_lora_summary

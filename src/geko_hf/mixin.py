@@ -1,0 +1,218 @@
+"""`GEKOMixin`: the overrides that wire GEKO into any `Trainer` subclass (Trainer, Seq2SeqTrainer, TRL's SFTTrainer).
+
+`GEKOTrainer = GEKOMixin + Trainer` (trainer.py), `GEKOSFTTrainer = GEKOMixin + SFTTrainer` (sft.py); the
+callback-only path mixes it into the trainer's class at init (`geko_class_for`). Every override talks to the
+trainer's `TrainerRun` (run.py), never to the callback. Documented override points first (`get_train_dataloader`,
+`create_scheduler`, `compute_loss`, `train`, `save_model`, `log`); the private ones are checked at init by
+contract.py, so a transformers release that changes them fails there with the supported range in the message.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from transformers import Trainer
+
+from .alignment import shifts_labels
+from .checkpoint import STATE_FILE, newest_complete_checkpoint
+from .contract import data_parallel_batch, initial_values_positions
+from .ids import ID_COLUMN, IdCollator, missing_ids_error, with_ids
+from .importance import output_tensor, weight_sample_gradients
+from .run import TrainerRun
+from .sampler import GEKOSampler
+from .schedule import install_warp
+from .stats import sample_stats
+
+logger = logging.getLogger("geko_hf")
+
+
+class GEKOMixin:
+    """Overrides that wire GEKO into any `Trainer` subclass; each one asks the trainer's `TrainerRun`."""
+
+    _geko_run: TrainerRun
+
+    # -- data ---------------------------------------------------------------------------------------
+    def get_train_dataloader(self):
+        # Ids must index the FINAL train_dataset (TRL tokenises/filters in __init__), so attach them here.
+        self.train_dataset = with_ids(self.train_dataset)
+        if not isinstance(self.data_collator, IdCollator):
+            self.data_collator = IdCollator(self.data_collator)
+        unit, batch = data_parallel_batch(self)
+        self._geko_run.make_tracker(self.args, self.train_dataset, unit, batch)
+        return super().get_train_dataloader()
+
+    def _get_train_sampler(self, train_dataset=None):
+        # Private (the sampler hook of get_train_dataloader); checked by contract.py. The run keeps a direct
+        # reference: accelerate's get_sampler() returns None on N processes.
+        run = self._geko_run
+        run.sampler = GEKOSampler(run.tracker, epoch=run.tracker.epoch)
+        return run.sampler
+
+    def _set_signature_columns_if_needed(self):
+        # Private (remove_unused_columns' column list); checked by contract.py.
+        super()._set_signature_columns_if_needed()
+        if ID_COLUMN not in self._signature_columns:  # else remove_unused_columns drops the ids
+            self._signature_columns.append(ID_COLUMN)
+
+    # -- schedule -----------------------------------------------------------------------------------
+    def create_scheduler(self, num_training_steps, optimizer=None):
+        run = self._geko_run
+        # On resume, rebuild the ORIGINAL schedule: HF recomputes num_training_steps from the resumed
+        # (shorter) epoch, but the warp anchors restored from scheduler.pt refer to the original length.
+        total = run.schedule_total or num_training_steps
+        run.schedule_total = total
+        scheduler = super().create_scheduler(total, optimizer)
+        run.schedule_warped = install_warp(self.lr_scheduler, total)
+        return scheduler
+
+    # -- checkpoints and resume ---------------------------------------------------------------------
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        if isinstance(resume_from_checkpoint, bool) and resume_from_checkpoint:
+            # HF takes the highest checkpoint-N even when a killed save left it incomplete.
+            resume_from_checkpoint = newest_complete_checkpoint(self.args.output_dir)
+            if resume_from_checkpoint is None:
+                raise ValueError(
+                    f"No complete checkpoint (with trainer_state.json and {STATE_FILE}) in output_dir "
+                    f"{self.args.output_dir!r} to resume from. Pass a checkpoint path, or train without resuming."
+                )
+        self._geko_run.start(resume_from_checkpoint or None)
+        return super().train(resume_from_checkpoint, *args, **kwargs)
+
+    def save_model(self, output_dir=None, _internal_call=False):
+        super().save_model(output_dir, _internal_call)
+        # Inside _save_checkpoint this runs before trainer_state.json is written (the completeness marker).
+        self._geko_run.save(output_dir or self.args.output_dir, self.accelerator, self.args.should_save)
+
+    def set_initial_training_values(self, args, dataloader):
+        # Private (the run's length, computed once from the first epoch); signature and result checked by contract.py.
+        values = list(super().set_initial_training_values(args, dataloader))
+        epochs_at, steps_at, batches_at = initial_values_positions(values, args, dataloader)
+        # HF sizes every epoch like the first epoch of this train() call and silently drops the batches of a
+        # longer one. After a resume that first epoch may be a short GEKO epoch: size epochs by the largest
+        # possible plan (every sample once) instead; shorter epochs just end early.
+        tracker = self._geko_run.tracker
+        longest = -(-tracker.num_samples // tracker.unit)
+        if values[steps_at] < longest:
+            values[steps_at], values[batches_at] = longest, longest * args.gradient_accumulation_steps
+        if args.max_steps > 0:
+            # HF turns max_steps into a number of epochs of the FIRST epoch's length; GEKO epochs shrink, so the run
+            # would end before max_steps. Every GEKO epoch has at least one step: max_steps epochs always suffice,
+            # and HF stops at max_steps (or GEKO, when nothing is left to train).
+            values[epochs_at] = args.max_steps
+        return tuple(values)
+
+    def log(self, logs, *args, **kwargs):
+        run = self._geko_run
+        if "train_samples_per_second" in logs and logs.get("train_runtime") and run.tracker is not None:
+            # HF counts full-data epochs here (its num_train_samples); GEKO trains fewer samples.
+            logs["train_samples_per_second"] = round(run.passes_this_call() / logs["train_runtime"], 3)
+        return super().log(logs, *args, **kwargs)
+
+    def _init_training_state(self, max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint,
+                             trial):
+        # Private (where a resumed run continues); checked by contract.py.
+        epochs_trained, steps_in_epoch = super()._init_training_state(
+            max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint, trial)
+        run = self._geko_run
+        if resume_from_checkpoint is not None and run.restored:
+            # HF assumes equal epochs (epoch = global_step // steps_per_epoch); GEKO epochs shrink, so the
+            # checkpoint's own epoch counter and epoch start decide where to continue.
+            epochs_trained = run.tracker.epoch
+            done = self.state.global_step - run.epoch_start_step if run.in_epoch else 0
+            steps_in_epoch = 0 if self.args.ignore_data_skip else done * self.args.gradient_accumulation_steps
+        return epochs_trained, steps_in_epoch
+
+    # -- per-sample statistics ----------------------------------------------------------------------
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        ids = inputs.pop(ID_COLUMN, None)  # before model(**inputs): the model has no such argument
+        if not model.training:
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+        if ids is None:
+            raise missing_ids_error(inputs)
+        # The parent may pop `labels` (label smoothing, compute_loss_func): the statistics read this copy.
+        batch = dict(inputs)
+        run = self._geko_run
+        if "labels" not in batch and "label" not in batch and not all(run.hooks.values()):
+            _warn_no_labels_once(self)
+        # The stock loss, unchanged; the statistics come from the SAME outputs, outside the autograd graph.
+        loss, outputs, graph_outputs = self._loss_and_outputs(model, inputs, num_items_in_batch)
+        with torch.no_grad():
+            stats = sample_stats(outputs, batch, run.hooks, num_samples=len(ids), shift_labels=self._geko_shift(model))
+        run.record(ids, stats)
+        weights = run.sample_weights(ids)  # a device-side lookup: no host sync per step
+        if weights is not None:
+            weight_sample_gradients(graph_outputs, batch, weights, num_samples=len(ids))
+        return (loss, outputs) if return_outputs else loss
+
+    def _geko_shift(self, model) -> bool | None:
+        """Whether the model's logit t predicts label t + 1 (decided once per trainer; see alignment.py)."""
+        if not hasattr(self, "_geko_shift_labels"):
+            self._geko_shift_labels = shifts_labels(self.accelerator.unwrap_model(model))
+        return self._geko_shift_labels
+
+    def _loss_and_outputs(self, model, inputs, num_items_in_batch):
+        """The parent's loss, the outputs of the forward pass it ran (without a second forward), and the outputs the
+        loss was computed from (they differ when TRL computes the loss on a logits forward and its metrics on a
+        fused one under no_grad: per-sample gradient weights must go to the former).
+
+        The stock `Trainer.compute_loss` hands its outputs back for free. A parent that overrides compute_loss may
+        not: TRL's SFTTrainer runs an EXTRA full-logits forward for `return_outputs=True` (its fused LM head builds
+        no logits). There the outputs are taken from the model call itself by a forward hook (the last call wins:
+        with compute_loss_func or label smoothing TRL runs a logits forward, then a fused one for its metrics).
+        """
+        parent = super().compute_loss
+        if getattr(parent, "__func__", None) is Trainer.compute_loss:
+            loss, outputs = parent(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+            return loss, outputs, outputs
+        captured = []
+        handle = model.register_forward_hook(lambda _module, _args, out: captured.append(out))
+        try:
+            loss = parent(model, inputs, return_outputs=False, num_items_in_batch=num_items_in_batch)
+        finally:
+            handle.remove()
+        if not captured:
+            raise RuntimeError(
+                f"GEKO saw no call of the model inside {type(self).__name__}.compute_loss, so it has no outputs to "
+                "take per-sample statistics from. A compute_loss override must call `model(**inputs)`, not "
+                "`model.forward`."
+            )
+        in_graph = [out for out in captured if getattr(output_tensor(out)[0], "requires_grad", False)]
+        return loss, captured[-1], (in_graph or captured)[-1]
+
+    # -- the seed's conveniences --------------------------------------------------------------------
+    def get_efficiency_report(self) -> dict:
+        return self._geko_run.efficiency_report()
+
+    def get_pruned_count(self) -> int:
+        tracker = self._geko_run.tracker
+        return 0 if tracker is None else int(tracker.state.pruned.sum())
+
+
+def _warn_no_labels_once(trainer) -> None:
+    if getattr(trainer, "_geko_warned_no_labels", False):
+        return
+    trainer._geko_warned_no_labels = True
+    logger.warning(
+        "The training batch has no `labels` (the model computes its own loss): GEKO scores a token model on its "
+        "input_ids as a causal LM would (next-token NLL, padding excluded) and cannot score other heads. If that is "
+        "not your model's objective, pass compute_sample_loss=, compute_correctness= and compute_confidence=."
+    )
+
+
+def geko_class_for(cls):
+    """`cls` with GEKOMixin in front (cached), for the callback-only path.
+
+    Why a class and not a callback alone: the sampler, the loss and the checkpoint hooks of a Trainer are its
+    methods, and no TrainerCallback event can replace them. The new class keeps the user's class name, module and
+    every method GEKOMixin does not override, and `isinstance(trainer, cls)` stays true."""
+    if issubclass(cls, GEKOMixin):
+        return cls
+    if cls not in _CLASS_CACHE:
+        _CLASS_CACHE[cls] = type(cls.__name__, (GEKOMixin, cls),
+                                 {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    return _CLASS_CACHE[cls]
+
+
+_CLASS_CACHE: dict = {}

@@ -1,0 +1,146 @@
+"""`TrainerRun`: one GEKO run inside a `transformers.Trainer`, the single object both halves of the glue share.
+
+The trainer mixin (mixin.py: data, schedule, checkpoints, per-sample statistics) and the callback (callback.py:
+the epoch events) each hold the same `TrainerRun` and talk only to it, never to each other. It owns:
+- the `GEKOLoop` (tracker, this epoch's records, the state file) for the FINAL train_dataset,
+- HF's position in GEKO terms (where the current epoch started, whether an epoch is open, the scheduler's
+  original length), which plain `GEKOLoop` users do not need and HF cannot derive (its epochs are equal-length),
+- what the user chose (config, statistics hooks) and the resume request of the current `train()` call.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from .checkpoint import dataset_fingerprint, load_geko_state
+from .config import GEKOConfig
+from .loop import GEKOLoop, StatsBuffer
+from .tracker import GEKOTracker
+
+logger = logging.getLogger("geko_hf")
+
+
+class TrainerRun:
+    """GEKO's state for one Trainer: created by the callback, bound to the trainer by `attach`."""
+
+    def __init__(self, config: GEKOConfig | None = None, hooks: dict | None = None,
+                 tracker_class=GEKOTracker):
+        self.explicit_config = config
+        self.config: GEKOConfig | None = config
+        self.hooks = dict(hooks or {})
+        self.tracker_class = tracker_class
+        self.loop: GEKOLoop | None = None
+        self.buffer = StatsBuffer()
+        self.sampler = None  # the GEKOSampler of the current dataloader (accelerate hides it on N processes)
+        self.fingerprint: dict | None = None
+        self.new_run = True
+        self.resume_from: str | None = None
+        self.restored = False  # True once a checkpoint's GEKO state was loaded
+        # HF's position, in GEKO epochs
+        self.schedule_total: int | None = None  # the scheduler's original length (kept across resume)
+        self.schedule_warped = False
+        self.epoch_start_step = 0
+        self.steps_this_epoch = 0
+        self.in_epoch = False
+        self.passes_at_train_begin = 0
+
+    @property
+    def tracker(self) -> GEKOTracker | None:
+        return None if self.loop is None else self.loop.tracker
+
+    # -- a train() call ------------------------------------------------------------------------------------
+    def start(self, resume_from: str | None) -> None:
+        """Called by train(): the next dataloader gets a fresh tracker (restored from resume_from, if given)."""
+        self.new_run, self.resume_from = True, resume_from
+
+    def make_tracker(self, args, dataset, unit: int, batch: int) -> GEKOTracker:
+        """The run's tracker for the FINAL train_dataset (TRL tokenises/filters in __init__); rebuilt when the batch
+        changed under the same run (auto_find_batch_size halves it after an OOM: plans are rounded to the batch
+        actually used)."""
+        tracker = self.tracker
+        if tracker is not None and (tracker.unit, tracker.batch_size) == (unit, batch) and not self.new_run:
+            return tracker
+        self.config = self.explicit_config or getattr(args, "geko_config", None) or GEKOConfig()
+        n = len(dataset)
+        tracker = self.tracker_class(n, self.config, seed=args.data_seed if args.data_seed is not None else args.seed,
+                                     unit=unit, batch_size=batch, **run_length(args, n, unit))
+        self.loop = GEKOLoop.for_tracker(tracker, buffer=self.buffer)
+        self.fingerprint = dataset_fingerprint(dataset)
+        self.schedule_total, self.in_epoch, self.epoch_start_step = None, False, 0
+        self.buffer.clear()
+        self.restored, self.new_run = False, False
+        if self.resume_from is not None:
+            self.load(self.resume_from)
+        return tracker
+
+    def begin_train(self) -> None:
+        self.buffer.clear()
+        self.passes_at_train_begin = self.tracker.totals["sample_passes"] + sum(len(p[0]) for p in self.loop.pending)
+
+    def passes_this_call(self) -> int:
+        """Sample passes trained since this train() call began (HF's throughput metrics are per call)."""
+        return self.tracker.totals["sample_passes"] - self.passes_at_train_begin
+
+    # -- per step -------------------------------------------------------------------------------------------
+    def record(self, ids, stats) -> None:
+        self.buffer.add(ids, stats)
+
+    def sample_weights(self, ids):
+        return self.loop.weights(ids)
+
+    # -- persistence: the loop writes the file, the run adds HF's position ----------------------------------
+    def save(self, folder: str, accelerator, is_main_process: bool) -> None:
+        if self.loop is None:
+            return
+        # every rank takes part in the gather; only the main process writes
+        self.loop.save(folder, accelerator, is_main_process=is_main_process, **self._position())
+
+    def state_payload(self) -> dict:
+        return self.loop.state_payload(**self._position())
+
+    def _position(self) -> dict:
+        return {"fingerprint": self.fingerprint, "in_epoch": self.in_epoch, "epoch_start_step": self.epoch_start_step,
+                "schedule_total": self.schedule_total}
+
+    def load(self, folder: str) -> None:
+        """Restore everything a checkpoint holds; a stock-Trainer checkpoint gives a warning and fresh state."""
+        try:
+            payload = load_geko_state(folder)
+        except FileNotFoundError:
+            logger.warning(
+                "Checkpoint %s has no GEKO state (saved by a stock Trainer?): GEKO starts from a fresh state; "
+                "the model, optimizer and schedule resume as usual.", folder)
+            return
+        saved, ours = payload.get("fingerprint") or {}, self.fingerprint
+        if saved != ours:
+            raise ValueError(
+                f"Checkpoint {folder} was saved for a different training dataset: its fingerprint is {saved}, the "
+                f"current dataset's is {ours}. Resume with the dataset it was trained on, or start a new run."
+            )
+        self.loop.load(payload)
+        self.in_epoch = bool(payload["in_epoch"])
+        self.epoch_start_step = int(payload["epoch_start_step"])
+        self.schedule_total = payload.get("schedule_total")
+        self.restored = True
+
+    def efficiency_report(self) -> dict:
+        if self.tracker is None:
+            raise RuntimeError("No GEKO report yet: call trainer.train() first.")
+        return self.tracker.efficiency_report()
+
+
+def run_length(args, num_samples: int, unit: int) -> dict:
+    """How long the run is, in the tracker's terms: whole epochs, the share of the last one, or fixed steps.
+
+    num_train_epochs=1.5 trains one epoch and the first half (in optimizer steps) of the next, as the stock
+    Trainer does; max_steps fixes the optimizer steps, and epochs then follow one another until it is reached."""
+    if args.max_steps > 0:
+        steps_per_full_epoch = max(-(-num_samples // unit), 1)
+        return {"num_epochs": max(-(-args.max_steps // steps_per_full_epoch), 1), "last_epoch_fraction": 1.0,
+                "fixed_steps": True}
+    epochs = float(args.num_train_epochs)
+    if epochs <= 0:
+        raise ValueError(f"num_train_epochs must be > 0 with GEKO (or set max_steps), got {epochs}.")
+    whole = math.ceil(epochs)
+    return {"num_epochs": whole, "last_epoch_fraction": epochs - (whole - 1), "fixed_steps": False}
