@@ -80,3 +80,15 @@ def test_initial_values_order_is_the_documented_one(tmp_path):
     values = trainer.set_initial_training_values(trainer.args, trainer.get_train_dataloader())
     assert len(values) == 7
     assert (values[0], values[1], values[5], values[6]) == (3, 3, 5, 9)  # 40 rows / batch 8 = 5 batches, GA 2
+
+
+def test_pyproject_declares_the_checked_range():
+    """The range refused at init is the range pip is told (and the one .ci/run tests at both ends)."""
+    import os
+    import re
+
+    text = open(os.path.join(os.path.dirname(__file__), "..", "pyproject.toml")).read()
+    declared = re.search(r'"transformers([^"]*)"', text).group(1)
+    assert declared == range_text()
+    lowest = open(os.path.join(os.path.dirname(__file__), "..", "constraints", "lowest.txt")).read()
+    assert f"transformers=={TRANSFORMERS_RANGE[0][2:]}.0" in lowest

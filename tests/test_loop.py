@@ -17,7 +17,9 @@ from geko_hf.ids import ID_COLUMN
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 EPOCHS, BATCH, LR = 5, 8, 3e-2
-CONFIG = GEKOConfig(light_sample_rate=0.5)  # LIGHT thinning on: the loop applies the same gradient weights
+CONFIG = GEKOConfig(light_sample_rate=0.5, freeze_confidence=0.7)  # LIGHT thinning on (the loop applies the same
+# gradient weights); a lower FREEZE bar, so that buckets move within 5 epochs on every supported transformers (the
+# tiny GPT-2 learns at different speeds across releases)
 
 
 def _data():
@@ -73,7 +75,9 @@ def test_plain_loop_gives_the_trainer_plans_and_state(tmp_path):
         np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
     for name in ("loss", "confidence", "q"):
         np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-4, atol=1e-5, err_msg=name)
-    assert loop.report()["sample_passes_saved"] == tracker.efficiency_report()["sample_passes_saved"] > 0
+    assert loop.report()["sample_passes_saved"] == tracker.efficiency_report()["sample_passes_saved"]
+    # not vacuous: in some epoch GEKO's plan is not "every sample once" (LIGHT thinning or FREEZE acted)
+    assert any(np.bincount(p, minlength=len(_data())).tolist() != [1] * len(_data()) for p in plans)
 
 
 def test_loop_checkpoint_round_trip_uses_the_trainer_format(tmp_path):
