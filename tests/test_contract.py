@@ -7,8 +7,9 @@ version range itself and the order of set_initial_training_values' result are ch
 
 from __future__ import annotations
 
+import sys
+
 import pytest
-import transformers
 from transformers import Trainer
 
 from geko_hf import GEKOCallback, GEKOTrainer
@@ -47,7 +48,8 @@ def test_removed_private_method_fails_at_init(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("version", ["4.57.6", "5.2.0", "6.0.0"])
 def test_version_outside_the_range_fails_at_init(tmp_path, monkeypatch, version):
-    monkeypatch.setattr(transformers, "__version__", version)
+    # (sys.modules' entry, not the `transformers` imported above: some releases replace their lazy module on import)
+    monkeypatch.setattr(sys.modules["transformers"], "__version__", version)
     with pytest.raises(RuntimeError, match=rf"supports transformers {range_text()} and this is transformers "
                                            rf"{version}: .*pip install 'transformers{range_text()}'"):
         Trainer(model=tiny_gpt2(), args=make_args(tmp_path), train_dataset=toy_lm_dataset(),
