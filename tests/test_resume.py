@@ -93,6 +93,15 @@ def test_different_dataset_is_refused_with_both_fingerprints(straight_run, tmp_p
         b.train(resume_from_checkpoint=str(out / "checkpoint-3"))
 
 
+@pytest.mark.parametrize("change", [dict(per_device_train_batch_size=4), dict(gradient_accumulation_steps=2)])
+def test_changed_step_size_is_refused(straight_run, tmp_path, change):
+    """0.3.0 replayed the saved plan (rounded to 8 samples a step) under the new step and skipped the wrong batches."""
+    _, out = straight_run
+    b = _trainer(tmp_path, **change)
+    with pytest.raises(ValueError, match=r"saved with 8 samples per optimizer step .* this run uses (4|16) "):
+        b.train(resume_from_checkpoint=str(out / "checkpoint-3"))
+
+
 def test_stock_trainer_checkpoint_warns_and_starts_fresh(tmp_path, caplog):
     args = make_args(tmp_path, num_train_epochs=1, save_strategy="steps", save_steps=4)
     Trainer(model=tiny_gpt2(), args=args, train_dataset=toy_lm_dataset(random_every=4)).train()

@@ -118,6 +118,7 @@ class TrainerRun:
                 f"Checkpoint {folder} was saved for a different training dataset: its fingerprint is {saved}, the "
                 f"current dataset's is {ours}. Resume with the dataset it was trained on, or start a new run."
             )
+        check_same_batch(folder, payload["tracker"], self.tracker)
         self.loop.load(payload)
         self.in_epoch = bool(payload["in_epoch"])
         self.epoch_start_step = int(payload["epoch_start_step"])
@@ -128,6 +129,20 @@ class TrainerRun:
         if self.tracker is None:
             raise RuntimeError("No GEKO report yet: call trainer.train() first.")
         return self.tracker.efficiency_report()
+
+
+def check_same_batch(folder: str, saved: dict, tracker: GEKOTracker) -> None:
+    """A checkpoint's plans are rounded to its optimizer step and HF resumes by counting steps: resuming under another
+    step size would replay the saved plan under a new unit and skip the wrong batches, so it is refused."""
+    then, now = (int(saved["unit"]), int(saved["batch_size"])), (tracker.unit, tracker.batch_size)
+    if then != now:
+        raise ValueError(
+            f"Checkpoint {folder} was saved with {then[0]} samples per optimizer step ({then[1]} per micro-batch over "
+            f"all processes), and this run uses {now[0]} ({now[1]} per micro-batch). GEKO's saved epoch plan and HF's "
+            "step count only line up under the same step: resume with the same per_device_train_batch_size, "
+            "gradient_accumulation_steps and number of processes, or start a new run from the saved model "
+            "(model_name_or_path=the checkpoint folder, without resume_from_checkpoint)."
+        )
 
 
 def run_length(args, num_samples: int, unit: int) -> dict:
