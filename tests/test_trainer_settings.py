@@ -255,3 +255,22 @@ def test_weights_are_looked_up_on_the_device_once_per_epoch(tmp_path, monkeypatc
                           geko_config=GEKOConfig(light_sample_rate=0.5), args=make_args(tmp_path, num_train_epochs=3))
     trainer.train()
     assert calls == [0, 1, 2]  # once per epoch; 0.2.0 copied the ids to the host at every step
+
+
+@pytest.mark.parametrize("own_scheduler", [True, False])
+def test_a_scheduler_geko_cannot_stretch_is_named_in_a_warning(tmp_path, caplog, own_scheduler):
+    """A StepLR (not a LambdaLR) keeps its full-data length: the user is told what happens to the LR. The stock
+    linear schedule is stretched: no warning (the control)."""
+    model = tiny_gpt2()
+    optimizers = (None, None)
+    if own_scheduler:
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        optimizers = (opt, torch.optim.lr_scheduler.StepLR(opt, step_size=4))
+    trainer = GEKOTrainer(model=model, args=make_args(tmp_path, num_train_epochs=1), train_dataset=toy_lm_dataset(n=16),
+                          optimizers=optimizers)
+    with caplog.at_level("WARNING", logger="geko_hf"):
+        trainer.train()
+    warned = [r.getMessage() for r in caplog.records if "cannot stretch" in r.getMessage()]
+    assert bool(warned) == own_scheduler
+    if own_scheduler:
+        assert "StepLR" in warned[0]

@@ -129,6 +129,14 @@ class GEKOCallback(TrainerCallback):
                 f"train_sampling_strategy={args.train_sampling_strategy!r} replaces the training sampler, which "
                 "GEKO needs for its epoch plan. Use train_sampling_strategy='random' (the default) with GEKO."
             )
+        if args.max_steps <= 0 and not self.run.schedule_warped:
+            scheduler = kwargs.get("lr_scheduler")
+            logger.warning(
+                "GEKO cannot stretch this learning-rate scheduler (%s: only LambdaLR schedules, which every "
+                "lr_scheduler_type of TrainingArguments builds, are stretched). It keeps counting toward the full-data "
+                "run's length, so when GEKO's epochs shrink the run ends before the schedule does and the LR never "
+                "reaches its end value. Use a TrainingArguments lr_scheduler_type (or a LambdaLR) for a schedule "
+                "that ends with the run.", type(scheduler).__name__)
         self.run.begin_train()
 
     def on_epoch_begin(self, args, state, control, lr_scheduler=None, **kwargs):
