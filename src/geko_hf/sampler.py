@@ -33,4 +33,14 @@ class GEKOSampler(Sampler):
         return len(self.tracker.plan(self._current()))
 
     def __iter__(self):
-        return iter(self.tracker.plan(self._current()).tolist())
+        return _python_ints(self.tracker.plan(self._current()))
+
+
+_CHUNK = 1 << 16  # ids turned into Python ints a chunk at a time
+
+
+def _python_ints(plan):
+    """The plan's ids as Python ints (what a DataLoader passes to dataset[i]), without a list of the whole epoch:
+    at 10 M samples `plan.tolist()` held 10 M int objects (~360 MB) for the whole epoch."""
+    for start in range(0, len(plan), _CHUNK):
+        yield from plan[start:start + _CHUNK].tolist()

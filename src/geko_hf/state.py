@@ -12,6 +12,7 @@ HISTORY = 5  # losses kept for `quality` (gekolib: std of the last 5 losses; the
 STATE_VERSION = 1
 _MAX_SEEN = np.iinfo(np.uint16).max
 _F32_MAX = float(np.finfo(np.float32).max)
+_CHUNK = 1 << 17  # ids per step of an update (see SampleState._apply)
 _F16_MAX = 6.0e4  # losses are stored as float16 in the history ring; clip below its max (65504)
 
 # name -> (dtype, extra shape). The explicit list is what state_dict() saves and load_state_dict() checks.
@@ -69,22 +70,38 @@ class SampleState:
         # float32 storage: a finite float64 beyond float32's range would become inf; treat it as non-finite
         keep = (np.abs(losses) < _F32_MAX) & np.isfinite(confidence)
         confidence = np.clip(confidence, 0.0, 1.0)  # user-supplied confidences may stray outside [0, 1]
-        ids, losses, correct, confidence = ids[keep], losses[keep], correct[keep], confidence[keep]
-        for rows in _occurrence_rounds(ids):
-            self._apply(ids[rows], losses[rows], correct[rows], confidence[rows])
-        return int(keep.sum())
+        kept = int(keep.sum())
+        if kept < len(keep):
+            ids, losses, correct, confidence = ids[keep], losses[keep], correct[keep], confidence[keep]
+        rounds = _occurrence_rounds(ids, self.num_samples)
+        if rounds is None:  # every id once (a whole epoch's records, usually): one round, no copies
+            self._apply(ids, losses, correct, confidence)
+        else:
+            for rows in rounds:
+                self._apply(ids[rows], losses[rows], correct[rows], confidence[rows])
+        return kept
 
     def _apply(self, ids, losses, correct, confidence):
-        """One observation for each of a set of UNIQUE ids."""
+        """One observation for each of a set of UNIQUE ids, a chunk of ids at a time: a dozen temporaries of a chunk,
+        reused from the heap and warm in cache, instead of a dozen fresh arrays of a whole epoch's length (each
+        page-faulted in: half the time at 10 M samples). The arithmetic is per sample, so chunks change nothing."""
+        for start in range(0, len(ids), _CHUNK):
+            part = slice(start, start + _CHUNK)
+            self._apply_chunk(ids[part], losses[part], correct[part], confidence[part])
+
+    def _apply_chunk(self, ids, losses, correct, confidence):
         cfg = self.config
         self.loss[ids] = losses
         self.correct[ids] = correct
         self.confidence[ids] = confidence
         self.q[ids] = q_update(self.q[ids], losses, cfg.effective_q_lr(), cfg.q_value_loss_scale)
         seen = self.times_seen[ids]
-        self.loss_history[ids, seen % HISTORY] = np.clip(losses, -_F16_MAX, _F16_MAX)
-        self.times_seen[ids] = np.minimum(seen.astype(np.int64) + 1, _MAX_SEEN)
-        self._quality[ids] = quality(self.loss_history[ids], self.times_seen[ids], cfg.quality_window)
+        # the ring slot of each id, as a flat index: a 2-D fancy index [ids, slot] is several times slower
+        np.put(self.loss_history, ids * HISTORY + seen % HISTORY, np.clip(losses, -_F16_MAX, _F16_MAX))
+        seen = np.minimum(seen.astype(np.int64) + 1, _MAX_SEEN)
+        self.times_seen[ids] = seen
+        # np.take of whole rows: 3-4x faster than loss_history[ids] (numpy's fancy-index path for [N, 5] float16)
+        self._quality[ids] = quality(np.take(self.loss_history, ids, axis=0), seen, cfg.quality_window)
 
     # -- repartition --------------------------------------------------------------------------------
     def quality(self) -> np.ndarray:
@@ -133,7 +150,10 @@ class SampleState:
             if arr.shape != (self.num_samples, *shape):
                 raise ValueError(f"GEKO state array {name!r} has shape {arr.shape}, expected {(self.num_samples, *shape)}.")
             setattr(self, name, arr.astype(dtype, copy=True))
-        self._quality = quality(self.loss_history, self.times_seen, self.config.quality_window)
+        self._quality = np.empty(self.num_samples, dtype=np.float32)
+        for start in range(0, self.num_samples, _CHUNK):  # a chunk at a time, as in _apply
+            part = slice(start, start + _CHUNK)
+            self._quality[part] = quality(self.loss_history[part], self.times_seen[part], self.config.quality_window)
 
     def nbytes(self) -> int:
         return sum(getattr(self, name).nbytes for name in ARRAYS) + self._quality.nbytes
@@ -142,18 +162,33 @@ class SampleState:
         return self.nbytes() / self.num_samples
 
 
-def _occurrence_rounds(ids: np.ndarray):
-    """Yield index arrays such that each holds unique ids and repeats come in their original order."""
+def _occurrence_rounds(ids: np.ndarray, num_samples: int | None = None):
+    """None when no id repeats (then one round applies all), else a list of index arrays, round k holding the k-th
+    occurrence of every id that has one (so each holds unique ids, and repeats come in their original order).
+
+    Whole epochs (ids ~ num_samples) are checked for repeats with a bincount (0.2 s at 10 M ids, where the stable
+    argsort took 2 s), and only the repeated ids are sorted."""
     if len(ids) == 0:
-        return
+        return []
+    if num_samples is not None and len(ids) >= num_samples // 16:
+        repeated = np.flatnonzero(np.bincount(ids, minlength=num_samples)[ids] > 1)
+        if len(repeated) == 0:
+            return None
+        occurrence = np.zeros(len(ids), dtype=np.int64)
+        occurrence[repeated] = _occurrences(ids[repeated])
+    else:
+        occurrence = _occurrences(ids)
+        if occurrence.max() == 0:
+            return None
+    return [np.flatnonzero(occurrence == k) for k in range(int(occurrence.max()) + 1)]
+
+
+def _occurrences(ids: np.ndarray) -> np.ndarray:
+    """How many times each entry's id occurred before it (0 for a first occurrence)."""
     order = np.argsort(ids, kind="stable")
     s = ids[order]
     starts = np.r_[True, s[1:] != s[:-1]]
     group_start = np.maximum.accumulate(np.where(starts, np.arange(len(s)), 0))
     occurrence = np.empty(len(ids), dtype=np.int64)
     occurrence[order] = np.arange(len(s)) - group_start
-    if occurrence.max() == 0:  # the common case: no repeats, one vectorised round
-        yield np.arange(len(ids))
-        return
-    for k in range(int(occurrence.max()) + 1):
-        yield np.flatnonzero(occurrence == k)
+    return occurrence
