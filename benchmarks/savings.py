@@ -54,6 +54,7 @@ CONFIGS = {
     "geko_curriculum": GEKOConfig(use_curriculum=True),
     "geko_weighted": GEKOConfig(epoch_budget="weighted", use_curriculum=True),
     "geko_seed": get_preset("seed"),  # gekolib's constants, literally, on geko_hf's machinery
+    "geko_v2": get_preset("v2"),  # margin mastery + streak, stuck samples drawn rarely, re-checks, final full epoch
     "aggressive": get_preset("aggressive"), "balanced": get_preset("balanced"),
     "conservative": get_preset("conservative"),
 }

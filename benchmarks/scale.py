@@ -118,7 +118,8 @@ def epoch_records(plan, rng):
     correct = rng.random(n) < 0.7
     confidence = rng.random(n, dtype=np.float32)
     tokens = np.full(n, ROW_LEN, dtype=np.int64)
-    return plan.copy(), loss, correct, confidence, tokens
+    margin = np.where(correct, confidence, -confidence).astype(np.float32)
+    return plan.copy(), loss, correct, confidence, tokens, margin
 
 
 def after_one_epoch(n):
@@ -301,8 +302,8 @@ def main():
                       f"of state arrays and {s['plan_bytes_per_sample']:.1f} of the next epoch's plan (int64 ids; "
                       f"{100 * s['planned_share']:.0f}% of the samples planned). In memory the state is "
                       f"{s['memory_state_bytes_per_sample']:.0f} B/sample (a float32 quality cache, rebuilt on load).")
-    md.append("- A checkpoint taken mid-epoch also holds that epoch's records so far: 25 bytes per trained pass "
-              "(int64 id and tokens, float32 loss and confidence, bool correct).")
+    md.append("- A checkpoint taken mid-epoch also holds that epoch's records so far: 29 bytes per trained pass "
+              "(int64 id and tokens, float32 loss, confidence and margin, bool correct).")
     md += ["", "Steps: see the docstring of `benchmarks/scale.py`."]
     (OUT_DIR / "scale.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

@@ -79,6 +79,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from baselines import InfoBatchPaperTracker, InfoBatchTracker, with_budget  # noqa: E402
 from savings import BF16, MINILM, RESULTS, minilm_setup, run_arm  # noqa: E402
 
+from geko_hf.suspects import precision_at_k, suspect_ranking  # noqa: E402
+
 # -- constants ---------------------------------------------------------------------------------------------
 BASE = dict(MINILM, n_eval=2000)  # savings.py's MiniLM workload (2,000 train, batch 32, lr 5e-5), 2,000 held out
 WORKLOADS = {
@@ -90,9 +92,9 @@ QUICK = dict(n_train=256, n_eval=256, batch=8, warmup=8)  # --quick: shrunken da
 NOISE_SEED = 0  # which training labels are flipped
 CURVE = [0.4, 0.6, 0.8, 1.0]  # stock runs at these shares of the full run's epochs
 CURVES = {"minilm_long": [0.2, *CURVE]}  # selection saves most here: a curve point under the arms' passes
-SHORT_ARMS = ["geko", "random", "infobatch", "infobatch_budget", "gekolib", "geko_seed"]
+SHORT_ARMS = ["geko", "random", "infobatch", "infobatch_budget", "gekolib", "geko_seed", "geko_v2"]
 ARMS = {"minilm": SHORT_ARMS, "minilm_noisy": SHORT_ARMS,
-        "minilm_long": ["geko", "random", "infobatch", "infobatch_budget"]}
+        "minilm_long": ["geko", "random", "infobatch", "infobatch_budget", "geko_v2"]}
 SEEDS = [0, 1, 2]  # head init and data order
 EVAL_EACH_EPOCH = False  # only the final metric is compared: one evaluation per run
 LEVEL = 0.95  # of the paired-seed t-interval
@@ -143,13 +145,23 @@ def make_setup(c, seed, noisy):
 
 
 def noisy_share(noisy):
-    """`extra` for run_arm: the share of the arm's training passes spent on flipped samples (GEKO machinery only)."""
+    """`extra` for run_arm: the share of the arm's training passes spent on flipped samples, and how well the
+    state's suspect ranking finds them (precision at k = the number flipped; GEKO machinery only)."""
     def extra(trainer):
         cb = getattr(trainer, "_geko_callback", None)
         if not noisy or cb is None:
             return {}
-        seen = cb.tracker.state.times_seen.astype(np.int64)
-        return {"noisy_pass_share": float(seen[noisy].sum() / max(seen.sum(), 1))}
+        state = cb.tracker.state
+        seen = state.times_seen.astype(np.int64)
+        out = {"noisy_pass_share": float(seen[noisy].sum() / max(seen.sum(), 1))}
+        if state.margin_sum.any():  # arms whose records carry margins
+            d = state.state_dict()
+            out["suspect_precision"] = precision_at_k(suspect_ranking(d), noisy)
+            out["last_margin_precision"] = precision_at_k(np.argsort(d["margin"], kind="stable"), noisy)
+            out["stuck_count"] = int(d["stuck"].sum())
+            out["stuck_precision"] = float(np.isin(np.flatnonzero(d["stuck"]), noisy).mean()) if d["stuck"].any() \
+                else None
+        return out
     return extra
 
 
@@ -388,7 +400,7 @@ def main():
         print("[tradeoff] note: skipping the gekolib arm: gekolib is not installed "
               "(`pip install --no-deps gekolib==0.3.1`, it needs only torch and tqdm)", flush=True)
         arms.remove("gekolib")
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(int(os.environ.get("GEKO_BENCH_THREADS", os.cpu_count() or 1)))
     os.makedirs(RESULTS, exist_ok=True)
     noisy = noise_ids(c, os.path.join(RESULTS, f"noise_ids_{a.workload}{tag}.json"))
     meta = {"workload": a.workload, "quick": a.quick, "seeds": seeds, "arms": arms, "config": c,

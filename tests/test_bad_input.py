@@ -193,7 +193,7 @@ def test_hook_results_on_another_device_or_dtype_are_converted(tmp_path):
         tmp_path, compute_correctness=lambda o, b: np.ones(8, dtype=np.int64),
         compute_confidence=lambda o, b: [0.5] * 8)
     trainer.compute_loss(trainer.model, batch)
-    ids, loss, correct, conf, tokens = trainer._geko_callback.buffer.parts[-1]
+    ids, loss, correct, conf, tokens, _ = trainer._geko_callback.buffer.parts[-1]
     assert correct.dtype == torch.bool and correct.all() and conf.dtype == torch.float32
 
 

@@ -58,6 +58,7 @@ class Passes:
     correct: np.ndarray
     confidence: np.ndarray
     tokens: np.ndarray
+    margin: np.ndarray
 
 
 class Recorder(TrainerCallback):
@@ -75,7 +76,7 @@ class Recorder(TrainerCallback):
 
     def on_epoch_end(self, args, state, control, **kw):
         parts = self.trainer._geko_callback.buffer.parts
-        cols = [torch.cat(c).cpu().numpy() for c in zip(*parts)] if parts else [np.zeros(0)] * 5
+        cols = [torch.cat(c).cpu().numpy() for c in zip(*parts)] if parts else [np.zeros(0)] * 6
         self.passes.append(Passes(*cols))
 
 

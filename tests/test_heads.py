@@ -158,7 +158,7 @@ def recorded_for_first_batch(trainer):
     inputs = {k: v.clone() for k, v in batch.items() if k != ID_COLUMN}
     trainer.model.train()
     trainer.compute_loss(trainer.model, {k: v.clone() for k, v in batch.items()})
-    ids, loss, correct, confidence, tokens = trainer._geko_callback.buffer.parts[-1]
+    ids, loss, correct, confidence, tokens, _ = trainer._geko_callback.buffer.parts[-1]
     assert torch.equal(ids.cpu(), batch[ID_COLUMN].cpu()), "one record per row, in batch order"
     return inputs, dict(loss=loss, correct=correct, confidence=confidence, tokens=tokens)
 

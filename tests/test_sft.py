@@ -173,7 +173,7 @@ def _stats_of_one_batch(trainer):
     trainer.model.train()
     with torch.no_grad():
         trainer.compute_loss(trainer.model, dict(batch))
-    ids, loss, correct, conf, tokens = trainer._geko_callback.buffer.parts[-1]
+    ids, loss, correct, conf, tokens, _ = trainer._geko_callback.buffer.parts[-1]
     order = torch.argsort(ids)
     return batch, {"loss": loss[order], "correct": correct[order], "confidence": conf[order], "tokens": tokens[order]}
 

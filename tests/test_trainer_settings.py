@@ -52,7 +52,7 @@ class IdSpy(TrainerCallback):
 
 
 def _recorded(trainer):
-    ids, loss, correct, conf, tokens = (c.cpu() for c in trainer._geko_callback.buffer.parts[-1])
+    ids, loss, correct, conf, tokens, _ = (c.cpu() for c in trainer._geko_callback.buffer.parts[-1])
     return ids, loss, correct, conf, tokens
 
 
@@ -239,7 +239,7 @@ def test_stats_buffer_holds_few_tensors_over_a_long_epoch():
         buf.add(ids, SampleStats(loss=ids.float(), correct=ids % 2 == 0, confidence=ids.float() / 4000,
                                  tokens=torch.ones(4, dtype=torch.long)))
         assert len(buf.parts) <= StatsBuffer.consolidate_every + 1  # 0.2.0: one part per step, 1000 of them
-    (ids, loss, correct, conf, tokens), batches = buf.drain()
+    (ids, loss, correct, conf, tokens, _), batches = buf.drain()
     assert batches == 1000 and ids.tolist() == list(range(4000)) and loss.tolist() == list(range(4000))
     assert correct.tolist() == [i % 2 == 0 for i in range(4000)]
 

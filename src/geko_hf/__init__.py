@@ -18,7 +18,7 @@ an environment without torch and `import geko_hf` stays fast.
 __version__ = "0.3.0"
 
 from .buckets import BUCKET_NAMES, FOCUS, FREEZE, HARD, LIGHT
-from .config import GEKO_AGGRESSIVE, GEKO_BALANCED, GEKO_CONSERVATIVE, GEKO_SEED, GEKOConfig, get_preset
+from .config import GEKO_AGGRESSIVE, GEKO_BALANCED, GEKO_CONSERVATIVE, GEKO_SEED, GEKO_V2, GEKOConfig, get_preset
 from .selection import plan_epoch
 from .state import SampleState
 
@@ -34,7 +34,7 @@ _LAZY = {
 
 __all__ = [
     "BUCKET_NAMES", "FOCUS", "FREEZE", "HARD", "LIGHT",
-    "GEKO_AGGRESSIVE", "GEKO_BALANCED", "GEKO_CONSERVATIVE", "GEKO_SEED", "GEKOConfig", "get_preset",
+    "GEKO_AGGRESSIVE", "GEKO_BALANCED", "GEKO_CONSERVATIVE", "GEKO_SEED", "GEKO_V2", "GEKOConfig", "get_preset",
     "plan_epoch", "SampleState", *_LAZY,
 ]
 

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 Q_VALUE_MODES = ("auto", "seed")
+MASTERY_RULES = ("confidence", "margin")
 BUDGET_MODES = ("active", "weighted")
 
 
@@ -120,6 +121,62 @@ class GEKOConfig:
         ),
     )
 
+    # geko_hf v2 (issue 14): class-count-free mastery, persistent-wrong samples, re-checks ------------------
+    mastery: str = field(
+        default="confidence",
+        metadata=_help(
+            "geko_hf. Which rule decides FREEZE and HARD. 'confidence' (the seed's): top-1 probability > "
+            "freeze_confidence, which depends on the number of classes (16 classes rarely reach 0.85). 'margin': "
+            "p(label) - max other p > freeze_margin (for token heads the weakest supervised token's), the same "
+            "for 2 or 50,000 classes; wrong samples are HARD when another answer leads by more than hard_margin."
+        ),
+    )
+    freeze_margin: float = field(
+        default=0.5, metadata=_help("geko_hf. mastery='margin': margin a correct sample must exceed to FREEZE.")
+    )
+    hard_margin: float = field(
+        default=0.2, metadata=_help("geko_hf. mastery='margin': a wrong sample whose margin is below -this is HARD.")
+    )
+    mastery_streak: int = field(
+        default=1,
+        metadata=_help(
+            "geko_hf. Observations in a row a sample must be correct on before it may FREEZE (any mastery rule); "
+            "1 = the seed (one correct observation can freeze)."
+        ),
+    )
+    stuck_after: int = field(
+        default=0,
+        metadata=_help(
+            "geko_hf. A sample wrong on its last N observations whose margin rose by no more than stuck_min_gain "
+            "is 'stuck': likely a label error, drawn at stuck_sample_rate and never up-weighted (0 = off). "
+            "get_suspect_samples() ranks them."
+        ),
+    )
+    stuck_min_gain: float = field(
+        default=0.05, metadata=_help("geko_hf. Margin gain since a wrong streak began that still counts as learning.")
+    )
+    stuck_sample_rate: float = field(
+        default=0.1,
+        metadata=_help(
+            "geko_hf. Share of stuck samples trained each epoch (a fresh draw, gradient weight 1: fitting them is "
+            "not the goal; drawn ones are re-observed, so a stuck sample that starts to learn leaves). Range [0, 1]."
+        ),
+    )
+    freeze_recheck_rate: float = field(
+        default=0.0,
+        metadata=_help(
+            "geko_hf. Share of FREEZE samples drawn each epoch anyway (gradient weight 1), so forgetting is seen "
+            "and a forgotten sample thaws; 0 = frozen samples are never seen again (the seed). Range [0, 1]."
+        ),
+    )
+    final_full_share: float = field(
+        default=0.0,
+        metadata=_help(
+            "geko_hf. The last share of the epochs trains every live sample once, unweighted (InfoBatch's final "
+            "full-data phase, Qin et al. ICLR 2024, uses 0.125). 0 = off. Range [0, 1)."
+        ),
+    )
+
     def __post_init__(self):
         self.bucket_weights = [float(w) for w in self.bucket_weights]
         self.validate()
@@ -157,6 +214,19 @@ class GEKOConfig:
                 f"`bucket_weights` must be three finite non-negative numbers (HARD, FOCUS, LIGHT) with a positive "
                 f"sum, got {w}. Example: bucket_weights=(3, 1, 0)."
             )
+        if self.mastery not in MASTERY_RULES:
+            raise ValueError(f"`mastery` must be one of {MASTERY_RULES}, got {self.mastery!r}.")
+        _check_range("freeze_margin", self.freeze_margin, -1.0, 1.0)
+        _check_range("hard_margin", self.hard_margin, 0.0, 1.0)
+        _check_range("stuck_min_gain", self.stuck_min_gain, -1.0, 2.0)
+        for name in ("stuck_sample_rate", "freeze_recheck_rate"):
+            _check_range(name, getattr(self, name), 0.0, 1.0)
+        _check_range("final_full_share", self.final_full_share, 0.0, 1.0)
+        if self.final_full_share >= 1.0:
+            raise ValueError(f"`final_full_share` must be in [0.0, 1.0), got {self.final_full_share!r}: 1 would "
+                             "train every epoch on full data; use the stock Trainer for that.")
+        _check_int("mastery_streak", self.mastery_streak, minimum=1)
+        _check_int("stuck_after", self.stuck_after, minimum=0)
         if self.epoch_budget not in BUDGET_MODES:
             raise ValueError(f"`epoch_budget` must be one of {BUDGET_MODES}, got {self.epoch_budget!r}.")
         if self.q_value_mode not in Q_VALUE_MODES:
@@ -220,12 +290,18 @@ GEKO_CONSERVATIVE = GEKOConfig(
 GEKO_SEED = GEKOConfig(q_value_mode="seed", quality_window=5, epoch_budget="active", use_curriculum=True,
                        bucket_weights=[3, 1, 0], light_sample_rate=1.0)
 
+# geko_hf v2 (issue 14): margin mastery with a streak, persistent-wrong samples drawn rarely, frozen samples
+# re-checked, InfoBatch's full-data final phase. Measured in the README (Performance, v2).
+GEKO_V2 = GEKOConfig(mastery="margin", mastery_streak=2, stuck_after=2, freeze_recheck_rate=0.1,
+                     final_full_share=0.125)
+
 PRESETS = {
     "default": GEKOConfig(),
     "aggressive": GEKO_AGGRESSIVE,
     "balanced": GEKO_BALANCED,
     "conservative": GEKO_CONSERVATIVE,
     "seed": GEKO_SEED,
+    "v2": GEKO_V2,
 }
 
 

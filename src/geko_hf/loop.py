@@ -49,8 +49,11 @@ class StatsBuffer:
         self.batches = 0
 
     def add(self, ids, stats):
-        self.parts.append((ids.detach().long(), stats.loss.detach().float(), stats.correct.detach(),
-                           stats.confidence.detach().float(), stats.tokens.detach().long()))
+        loss = stats.loss.detach().float()
+        margin = stats.margin  # None (user hooks): NaN, and the state derives it from correct and confidence
+        margin = torch.full_like(loss, float("nan")) if margin is None else margin.detach().float()
+        self.parts.append((ids.detach().long(), loss, stats.correct.detach(), stats.confidence.detach().float(),
+                           stats.tokens.detach().long(), margin))
         self.batches += 1
         if len(self.parts) > self.consolidate_every:
             self.parts = [tuple(torch.cat(c) for c in zip(*self.parts))]  # device-side, no sync
@@ -59,14 +62,14 @@ class StatsBuffer:
         """Concatenate (and gather across ranks) -> numpy arrays; empties the buffer."""
         if not self.parts:
             empty = np.zeros(0)
-            out = (empty.astype(np.int64), empty, empty.astype(bool), empty, empty.astype(np.int64))
+            out = (empty.astype(np.int64), empty, empty.astype(bool), empty, empty.astype(np.int64), empty)
         else:
             cols = [torch.cat(c) for c in zip(*self.parts)]
             if accelerator is not None and accelerator.num_processes > 1:
                 # ids as int64, values as float32, gathered separately (gather_for_metrics would truncate)
                 cols = [accelerator.gather(c if c.dtype != torch.bool else c.to(torch.uint8)) for c in cols]
             out = tuple(c.cpu().numpy() for c in cols)
-            out = (out[0], out[1], out[2].astype(bool), out[3], out[4])
+            out = (out[0], out[1], out[2].astype(bool), *out[3:])
         # Batches counted in GLOBAL micro-batches (one per step of every rank's loader), the unit of the full-data
         # reference (ceil(samples / global micro-batch)): ranks run the same number of steps.
         batches = self.batches
@@ -129,8 +132,10 @@ class GEKOLoop:
         return GEKOSampler(self.tracker, epoch=None)
 
     # -- during an epoch -------------------------------------------------------------------------------
-    def record(self, ids: torch.Tensor, stats=None, *, loss=None, correct=None, confidence=None, tokens=None) -> None:
-        """One training batch's per-sample statistics: a `SampleStats` (see `sample_stats`) or the tensors."""
+    def record(self, ids: torch.Tensor, stats=None, *, loss=None, correct=None, confidence=None, tokens=None,
+               margin=None) -> None:
+        """One training batch's per-sample statistics: a `SampleStats` (see `sample_stats`) or the tensors
+        (`margin`, p(label) - max other p, is optional: without it GEKO derives one from correct and confidence)."""
         if stats is None:
             from .stats import SampleStats
 
@@ -139,7 +144,8 @@ class GEKOLoop:
             ones = torch.ones_like(torch.as_tensor(loss), dtype=torch.long)
             stats = SampleStats(loss=torch.as_tensor(loss), correct=torch.as_tensor(correct),
                                 confidence=torch.as_tensor(confidence),
-                                tokens=ones if tokens is None else torch.as_tensor(tokens))
+                                tokens=ones if tokens is None else torch.as_tensor(tokens),
+                                margin=None if margin is None else torch.as_tensor(margin))
         ids = torch.as_tensor(ids)
         if len(stats.loss) != len(ids):
             raise ValueError(f"record() got {len(ids)} sample ids but statistics for {len(stats.loss)} samples.")
@@ -157,18 +163,18 @@ class GEKOLoop:
 
     def flush(self, accelerator=None) -> None:
         """Move this epoch's device-side records to the host (gathered across ranks); collective on N processes."""
-        (ids, loss, correct, conf, tokens), batches = self.buffer.drain(accelerator)
-        if len(ids) or batches:
-            self.pending.append((ids, loss, correct, conf, tokens, batches))
+        columns, batches = self.buffer.drain(accelerator)
+        if len(columns[0]) or batches:
+            self.pending.append((*columns, batches))
 
     # -- at the end of an epoch ----------------------------------------------------------------------------
     def end_epoch(self, accelerator=None) -> dict:
         """Apply the epoch's records, repartition, and return the epoch's row (buckets, passes, tokens)."""
         self.flush(accelerator)
-        ids, loss, correct, conf, tokens, batches = concat_records(self.pending, copy=False)
+        ids, loss, correct, conf, tokens, margin, batches = concat_records(self.pending, copy=False)
         self.pending = []
         epoch = self.epoch
-        self.tracker.record(ids, loss, correct, conf, tokens, batches)
+        self.tracker.record(ids, loss, correct, conf, tokens, batches, margin=margin)
         return self.tracker.end_epoch(epoch, passes=len(ids), batches=batches, tokens=int(tokens.sum()))
 
     def report(self) -> dict:
@@ -180,12 +186,12 @@ class GEKOLoop:
         """Everything a checkpoint holds; `extra` carries a trainer's own position (e.g. HF's step counters)."""
         from . import __version__
 
-        ids, loss, correct, conf, tokens, batches = concat_records(self.pending)
+        ids, loss, correct, conf, tokens, margin, batches = concat_records(self.pending)
         return {
             "geko_hf_version": __version__,
             "tracker": self.tracker.state_dict(),
             "pending": {"ids": ids, "loss": loss, "correct": correct, "confidence": conf, "tokens": tokens,
-                        "batches": batches},
+                        "margin": margin, "batches": batches},
             **extra,
         }
 
@@ -200,18 +206,22 @@ class GEKOLoop:
         payload = load_geko_state(folder_or_payload) if isinstance(folder_or_payload, str) else folder_or_payload
         self.tracker.load_state_dict(payload["tracker"])
         p = payload["pending"]
-        self.pending = [(p["ids"], p["loss"], p["correct"].astype(bool), p["confidence"], p["tokens"],
+        margin = p.get("margin", np.full(len(p["ids"]), np.nan))  # checkpoints of geko_hf <= 0.3 have none
+        self.pending = [(p["ids"], p["loss"], p["correct"].astype(bool), p["confidence"], p["tokens"], margin,
                          int(p["batches"]))] if len(p["ids"]) or int(p["batches"]) else []
         self.buffer.clear()
         self._weights = None
         return payload
 
 
+COLUMNS = 6  # a record: ids, loss, correct, confidence, tokens, margin; then the batch count
+
+
 def concat_records(records: list[tuple], copy: bool = True):
     if not records:
         z = np.zeros(0)
-        return z.astype(np.int64), z, z.astype(bool), z, z.astype(np.int64), 0
+        return z.astype(np.int64), z, z.astype(bool), z, z.astype(np.int64), z, 0
     if len(records) == 1 and not copy:  # the usual epoch end: one drained part, used as it is (10 M records: 250 MB)
-        return (*records[0][:5], int(records[0][5]))
-    cols = [np.concatenate([r[i] for r in records]) for i in range(5)]
-    return (*cols, sum(int(r[5]) for r in records))
+        return (*records[0][:COLUMNS], int(records[0][COLUMNS]))
+    cols = [np.concatenate([r[i] for r in records]) for i in range(COLUMNS)]
+    return (*cols, sum(int(r[COLUMNS]) for r in records))

@@ -28,35 +28,76 @@ def sample_weights(buckets, pruned, times_seen, weights, max_times_seen) -> np.n
 
 
 def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: int, epoch: int,
-               unit: int = 1, budget_mode: str = "active", light_rate: float = 1.0) -> np.ndarray:
+               unit: int = 1, budget_mode: str = "active", light_rate: float = 1.0, stuck=None,
+               stuck_rate: float = 0.0, recheck_rate: float = 0.0, groups=None) -> np.ndarray:
     """Sample ids to train on this epoch, in order; its length is a multiple of `unit`.
 
     Deterministic in (seed, epoch, state): a private generator seeded by (seed, epoch), no global RNG.
     `unit` = batch size x gradient accumulation x world size, so every epoch ends on an optimizer step.
     `light_rate` < 1: each LIGHT sample takes part in this epoch with that probability (a fresh draw per
-    epoch); the trainer weights the drawn ones' loss by 1 / light_rate (see GEKOTracker.loss_weights).
+    epoch); the trainer weights the drawn ones' loss by 1 / light_rate (see GEKOTracker.weight_table).
+    `stuck` (bool per sample): taken out of the weighted draw; a share `stuck_rate` of them, and a share
+    `recheck_rate` of the FREEZE samples, get one pass each ("probes", gradient weight 1).
+    `groups` (int per sample, e.g. the label): every rate-based draw is stratified by it, so each group keeps
+    its share within one sample (a Bernoulli draw can starve a small class).
     """
     buckets = np.asarray(buckets)
     pruned = np.asarray(pruned, dtype=bool)
     remaining = np.maximum(int(max_times_seen) - np.asarray(times_seen).astype(np.int32), 0)
     trainable = _trainable(buckets, pruned, remaining)
+    probes = _probes(buckets, pruned, remaining, stuck, trainable, stuck_rate, recheck_rate, groups, seed, epoch)
+    if stuck is not None:
+        trainable &= ~np.asarray(stuck, dtype=bool)
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch)])
     if light_rate < 1.0:
         light = trainable & (buckets == LIGHT)
         if light.any():  # no draw without LIGHT samples: epoch 0's plan is the same at any rate
-            trainable &= ~light | (rng.random(len(buckets), dtype=np.float32) < light_rate)
+            trainable &= ~light | draw(light, light_rate, rng, groups)
     w = _weight_table(weights, scaled=True).astype(np.float32)[buckets]
     w *= trainable
     if trainable.any() and w.sum() == 0:
         w = trainable.astype(np.float64)  # e.g. only LIGHT left at PEAK (weight 0): keep training, uniformly
     budget = _budget(budget_mode, np.bincount(buckets[trainable], minlength=4), weights)
-    if budget == 0:
+    if budget == 0 and not probes.any():
         return np.zeros(0, dtype=np.int64)
-    counts = np.minimum(_systematic_counts(w, budget, rng), remaining)
+    counts = _systematic_counts(w, budget, rng) if budget else np.zeros(len(buckets), dtype=np.int32)
+    counts = np.minimum(counts + probes, remaining)
+    trainable |= probes > 0
     plan = np.repeat(np.arange(len(buckets), dtype=np.int32), counts)
     rng.shuffle(plan)  # int32: the shuffle's random accesses touch half the memory
     plan = plan.astype(np.int64)
     return _fit_to_unit(plan, trainable, remaining, counts, unit, rng)
+
+
+def draw(mask, rate: float, rng, groups=None) -> np.ndarray:
+    """A share `rate` of the samples in `mask`: Bernoulli per sample, or with `groups` exactly floor/ceil of
+    rate x size in every group (the rounding drawn at random), so no group is starved or favoured."""
+    mask = np.asarray(mask, dtype=bool)
+    if groups is None:
+        return mask & (rng.random(len(mask), dtype=np.float32) < rate)
+    out = np.zeros(len(mask), dtype=bool)
+    members = np.flatnonzero(mask)
+    group_of = np.asarray(groups)[members]
+    for g in np.unique(group_of):
+        ids = members[group_of == g]
+        k = int(np.floor(rate * len(ids) + rng.random()))
+        out[rng.choice(ids, size=min(k, len(ids)), replace=False)] = True
+    return out
+
+
+def _probes(buckets, pruned, remaining, stuck, trainable, stuck_rate, recheck_rate, groups, seed, epoch):
+    """One pass each for a share of the stuck and of the FREEZE samples (their own generator: a plan without
+    probes is the same as before they existed)."""
+    probes = np.zeros(len(buckets), dtype=np.int32)
+    if not (recheck_rate > 0 or (stuck is not None and stuck_rate > 0)):
+        return probes
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch), 1])
+    live = ~pruned & (remaining > 0)
+    if recheck_rate > 0:
+        probes += draw(live & (buckets == FREEZE), recheck_rate, rng, groups)
+    if stuck is not None and stuck_rate > 0:
+        probes += draw(trainable & np.asarray(stuck, dtype=bool), stuck_rate, rng, groups)
+    return probes
 
 
 def _trainable(buckets, pruned, remaining):
@@ -64,15 +105,22 @@ def _trainable(buckets, pruned, remaining):
 
 
 def planned_length(buckets, pruned, times_seen, weights, max_times_seen, *, unit: int = 1,
-                   budget_mode: str = "active", light_rate: float = 1.0) -> int:
+                   budget_mode: str = "active", light_rate: float = 1.0, stuck=None, stuck_rate: float = 0.0,
+                   recheck_rate: float = 0.0) -> int:
     """How long plan_epoch's plan would be for this state and these weights (without drawing it); with
-    light_rate < 1 its expectation (the LIGHT draw is random)."""
+    rates < 1 its expectation (those draws are random)."""
     buckets = np.asarray(buckets)
+    pruned = np.asarray(pruned, bool)
     remaining = np.maximum(int(max_times_seen) - np.asarray(times_seen, dtype=np.int64), 0)
-    per_bucket = np.bincount(buckets[_trainable(buckets, np.asarray(pruned, bool), remaining)], minlength=4)
-    per_bucket = per_bucket.astype(np.float64)
+    trainable = _trainable(buckets, pruned, remaining)
+    probes = recheck_rate * np.count_nonzero(~pruned & (remaining > 0) & (buckets == FREEZE))
+    if stuck is not None:
+        stuck = trainable & np.asarray(stuck, dtype=bool)
+        probes += stuck_rate * np.count_nonzero(stuck)
+        trainable &= ~stuck
+    per_bucket = np.bincount(buckets[trainable], minlength=4).astype(np.float64)
     per_bucket[LIGHT] *= light_rate
-    budget = _budget(budget_mode, per_bucket, weights)
+    budget = _budget(budget_mode, per_bucket, weights) + int(round(probes))
     return -(-budget // unit) * unit  # plans are rounded UP to whole optimizer steps (see _fit_to_unit)
 
 

@@ -1,15 +1,15 @@
-"""`SampleState`: the per-sample learning state, as a handful of flat numpy arrays (29 bytes a sample)."""
+"""`SampleState`: the per-sample learning state, as a handful of flat numpy arrays (44 bytes a sample)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .buckets import FOCUS, FREEZE, classify
+from .buckets import FOCUS, FREEZE, partition, stuck_mask
 from .config import GEKOConfig
 from .q_value import q_update, quality
 
 HISTORY = 5  # losses kept for `quality` (gekolib: std of the last 5 losses; the max quality_window)
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: margin, margin_sum, streak, streak_margin, stuck (version 1 states load with defaults)
 _MAX_SEEN = np.iinfo(np.uint16).max
 _F32_MAX = float(np.finfo(np.float32).max)
 _CHUNK = 1 << 17  # ids per step of an update (see SampleState._apply)
@@ -27,7 +27,14 @@ ARRAYS = {
     "frozen_epochs": (np.uint16, ()),
     "pruned": (np.bool_, ()),
     "tokens": (np.uint32, ()),  # supervised tokens in the sample's last pass (for the token accounting)
+    "margin": (np.float32, ()),  # last p(label) - max other p (token heads: the weakest token's)
+    "margin_sum": (np.float32, ()),  # over every observation: mean margin = margin_sum / times_seen (as AUM)
+    "streak": (np.int16, ()),  # consecutive correct (> 0) or wrong (< 0) observations, the last one included
+    "streak_margin": (np.float32, ()),  # margin at the first observation of the current wrong streak
+    "stuck": (np.bool_, ()),  # wrong for stuck_after observations without a margin gain (set at repartition)
 }
+ADDED_IN_VERSION_2 = ("margin", "margin_sum", "streak", "streak_margin", "stuck")
+_STREAK_MAX = int(np.iinfo(np.int16).max)
 
 
 class SampleState:
@@ -47,17 +54,19 @@ class SampleState:
         self._quality = np.zeros(self.num_samples, dtype=np.float32)
 
     # -- recording ----------------------------------------------------------------------------------
-    def update(self, ids, losses, correct, confidence, tokens=None) -> int:
+    def update(self, ids, losses, correct, confidence, tokens=None, margin=None) -> int:
         """Record one observation per entry (a training pass of sample ids[i]); returns how many were used.
 
         Repeated ids are applied in order (a HARD sample seen 3 times in an epoch gets 3 Q updates).
-        Non-finite losses or confidences are dropped rather than poisoning the EMA.
+        Non-finite losses or confidences are dropped rather than poisoning the EMA. A missing (None or NaN)
+        margin is derived from correct and confidence (see `fallback_margin`).
         """
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         losses = np.asarray(losses, dtype=np.float64).reshape(-1)
         correct = np.asarray(correct, dtype=bool).reshape(-1)
         confidence = np.asarray(confidence, dtype=np.float64).reshape(-1)
-        if not (len(ids) == len(losses) == len(correct) == len(confidence)):
+        margin = fallback_margin(correct, np.clip(np.nan_to_num(confidence), 0.0, 1.0), margin)
+        if not (len(ids) == len(losses) == len(correct) == len(confidence) == len(margin)):
             raise ValueError(
                 f"update() needs arrays of one length, got ids {len(ids)}, losses {len(losses)}, "
                 f"correct {len(correct)}, confidence {len(confidence)}."
@@ -71,25 +80,37 @@ class SampleState:
         keep = (np.abs(losses) < _F32_MAX) & np.isfinite(confidence)
         confidence = np.clip(confidence, 0.0, 1.0)  # user-supplied confidences may stray outside [0, 1]
         kept = int(keep.sum())
+        columns = (ids, losses, correct, confidence, margin)
         if kept < len(keep):
-            ids, losses, correct, confidence = ids[keep], losses[keep], correct[keep], confidence[keep]
-        rounds = _occurrence_rounds(ids, self.num_samples)
+            columns = tuple(c[keep] for c in columns)
+        rounds = _occurrence_rounds(columns[0], self.num_samples)
         if rounds is None:  # every id once (a whole epoch's records, usually): one round, no copies
-            self._apply(ids, losses, correct, confidence)
+            self._apply(*columns)
         else:
             for rows in rounds:
-                self._apply(ids[rows], losses[rows], correct[rows], confidence[rows])
+                self._apply(*(c[rows] for c in columns))
         return kept
 
-    def _apply(self, ids, losses, correct, confidence):
+    def _apply(self, ids, losses, correct, confidence, margin):
         """One observation for each of a set of UNIQUE ids, a chunk of ids at a time: a dozen temporaries of a chunk,
         reused from the heap and warm in cache, instead of a dozen fresh arrays of a whole epoch's length (each
         page-faulted in: half the time at 10 M samples). The arithmetic is per sample, so chunks change nothing."""
         for start in range(0, len(ids), _CHUNK):
             part = slice(start, start + _CHUNK)
-            self._apply_chunk(ids[part], losses[part], correct[part], confidence[part])
+            self._apply_chunk(ids[part], losses[part], correct[part], confidence[part], margin[part])
+            self._apply_margin(ids[part], correct[part], margin[part])
 
-    def _apply_chunk(self, ids, losses, correct, confidence):
+    def _apply_margin(self, ids, correct, margin):
+        """Margin, its running sum and the correct/wrong streak; a wrong streak remembers its first margin."""
+        prev = self.streak[ids].astype(np.int32)
+        starts_wrong = ~correct & (prev >= 0)
+        self.streak_margin[ids] = np.where(starts_wrong, margin, self.streak_margin[ids])
+        self.streak[ids] = np.where(correct, np.maximum(prev, 0) + 1, np.minimum(prev, 0) - 1).clip(
+            -_STREAK_MAX, _STREAK_MAX)
+        self.margin[ids] = margin
+        self.margin_sum[ids] += margin.astype(np.float32)
+
+    def _apply_chunk(self, ids, losses, correct, confidence, margin):
         cfg = self.config
         self.loss[ids] = losses
         self.correct[ids] = correct
@@ -112,12 +133,10 @@ class SampleState:
         """Re-bucket every live sample, count consecutive FREEZE epochs, prune; returns the bucket array."""
         cfg = self.config
         live = ~self.pruned
-        new = classify(
-            self.correct, self.confidence, self.quality(), self.q,
-            freeze_confidence=cfg.freeze_confidence, freeze_quality=cfg.freeze_quality,
-            focus_confidence=cfg.focus_confidence, min_q_for_freeze=cfg.min_q_for_freeze,
-        )
+        new = partition(self, cfg)
         np.copyto(self.bucket, new, where=live)  # pruned samples keep their last bucket
+        self.stuck[:] = stuck_mask(self.streak, self.margin, self.streak_margin, cfg.stuck_after, cfg.stuck_min_gain)
+        self.stuck &= live
         frozen = live & (self.bucket == FREEZE)
         # consecutive FREEZE repartitions (saturating); in place, no fancy-indexed copies (10 M samples)
         fe = self.frozen_epochs
@@ -145,6 +164,7 @@ class SampleState:
                 f"GEKO state version {d['state_version']} is newer than this geko_hf understands "
                 f"({STATE_VERSION}): upgrade geko_hf (pip install -U geko_hf)."
             )
+        d = _upgrade(d, self.num_samples)
         for name, (dtype, shape) in ARRAYS.items():
             arr = np.asarray(d[name])
             if arr.shape != (self.num_samples, *shape):
@@ -160,6 +180,36 @@ class SampleState:
 
     def bytes_per_sample(self) -> float:
         return self.nbytes() / self.num_samples
+
+
+def fallback_margin(correct, confidence, margin=None) -> np.ndarray:
+    """The given margins, with each missing one (None, NaN) replaced by the margin a TWO-class head would have at
+    that correctness and top-1 probability c: 2c - 1 if correct, 1 - 2c if wrong; clipped to the correct side of
+    0 (with more classes c may be under 0.5). For user hooks and records that carry no margin."""
+    correct = np.asarray(correct, dtype=bool)
+    two_class = np.where(correct, np.maximum(2 * confidence - 1, 0.0), np.minimum(1 - 2 * confidence, 0.0))
+    if margin is None:
+        return two_class
+    margin = np.asarray(margin, dtype=np.float64).reshape(-1)
+    return np.where(np.isnan(margin), two_class, np.clip(margin, -1.0, 1.0)) if len(margin) == len(correct) \
+        else margin  # a length mismatch is reported by update()
+
+
+def _upgrade(d: dict, num_samples: int) -> dict:
+    """A version-1 state (geko_hf <= 0.3) with the version-2 arrays at what its record implies: margins from its
+    correct/confidence, a streak of +-1 for every observed sample (one observation is all it proves), not stuck."""
+    if int(d.get("state_version", 1)) >= 2:
+        return d
+    d = dict(d)
+    seen = np.asarray(d["times_seen"]) > 0
+    correct = np.asarray(d["correct"], dtype=bool)
+    margin = np.where(seen, fallback_margin(correct, np.asarray(d["confidence"], np.float64)), 0.0)
+    d["margin"] = margin
+    d["margin_sum"] = margin * np.asarray(d["times_seen"], np.float64)
+    d["streak"] = np.where(seen, np.where(correct, 1, -1), 0)
+    d["streak_margin"] = margin
+    d["stuck"] = np.zeros(num_samples, dtype=bool)
+    return d
 
 
 def _occurrence_rounds(ids: np.ndarray, num_samples: int | None = None):

@@ -6,6 +6,9 @@ Default definitions (documented in the README):
   position t predicts label t + 1 (labels shifted by one); an encoder-decoder's, a masked LM's and a token
   classifier's predict label t. The trainer decides which from the model (see alignment.py).
 - sequence classification: loss = cross-entropy; correct = argmax == label; confidence = top-1 probability.
+- margin (every head): p(label) - the largest other probability, the class-count-free "how sure and right" of
+  cleanlab's normalized margin and AUM (Pleiss et al., NeurIPS 2020, on logits); for token heads the smallest
+  margin over the sample's supervised tokens, so margin > 0 exactly when every token is correct.
 Confidence is the probability of the model's OWN prediction, not of the target: HARD means "confidently
 wrong", which a target probability can never express (a target above 0.5 is always the argmax).
 
@@ -35,6 +38,7 @@ class SampleStats:
     correct: torch.Tensor  # bool [B]
     confidence: torch.Tensor  # float32 [B]
     tokens: torch.Tensor  # int64 [B], supervised tokens trained on
+    margin: torch.Tensor | None = None  # float32 [B], p(label) - max other p (None: derived from the two above)
 
 
 def _aligned(logits, labels, shift: bool):
@@ -55,19 +59,32 @@ def _token_rows(logits, labels, shift: bool = True):
     nll = torch.empty(len(rows), dtype=torch.float32, device=logits.device)
     top1 = torch.empty_like(nll)
     hit = torch.empty(len(rows), dtype=torch.bool, device=logits.device)
+    margin = torch.empty_like(nll)
     for s in range(0, len(rows), CHUNK_ROWS):
         e = s + CHUNK_ROWS
         chunk = shift_logits[rows[s:e], cols[s:e]].float()
         lse = torch.logsumexp(chunk, dim=-1)
-        best, arg = chunk.max(dim=-1)
         nll[s:e] = lse - chunk.gather(1, targets[s:e, None])[:, 0]
-        top1[s:e] = torch.exp(best - lse)
-        hit[s:e] = arg == targets[s:e]
-    return rows, nll, top1, hit
+        top1[s:e], hit[s:e], margin[s:e] = _top1_hit_margin(chunk, lse, targets[s:e])
+    return rows, nll, top1, hit, margin
 
 
-def _per_sample(index, nll, top1, hit, num_samples: int, device) -> SampleStats:
-    """Aggregate per-token records into per-sample statistics (index = the token's sample)."""
+def _top1_hit_margin(logits, lse, targets):
+    """Per row: top-1 probability, argmax == target, and p(target) - max other p (a vocabulary of one: 1)."""
+    if logits.shape[-1] < 2:
+        ones = torch.ones_like(lse)
+        return ones, torch.ones_like(lse, dtype=torch.bool), ones
+    top2, arg = logits.topk(2, dim=-1)
+    best, second = top2[:, 0], top2[:, 1]
+    hit = arg[:, 0] == targets
+    p_target = torch.exp(logits.gather(1, targets[:, None])[:, 0] - lse)
+    p_best, p_second = torch.exp(best - lse), torch.exp(second - lse)
+    return p_best, hit, torch.where(hit, p_target - p_second, p_target - p_best)
+
+
+def _per_sample(index, nll, top1, hit, margin, num_samples: int, device) -> SampleStats:
+    """Aggregate per-token records into per-sample statistics (index = the token's sample); a sample's margin is
+    its weakest token's."""
     zeros = torch.zeros(num_samples, dtype=torch.float32, device=device)
     count = zeros.index_add(0, index, torch.ones_like(nll))
     n = count.clamp(min=1)
@@ -79,6 +96,7 @@ def _per_sample(index, nll, top1, hit, num_samples: int, device) -> SampleStats:
         correct=(hits == count) & (count > 0),
         confidence=zeros.index_add(0, index, top1) / n,
         tokens=count.long(),
+        margin=torch.full_like(zeros, float("nan")).scatter_reduce(0, index, margin, "amin", include_self=False),
     )
 
 
@@ -117,14 +135,14 @@ def token_stats(logits: torch.Tensor, labels: torch.Tensor, segments: torch.Tens
             f"GEKO got logits for {logits.shape[1]} positions and labels for {labels.shape[1]}: it cannot tell which "
             "logit scores which label. Pass compute_sample_loss=, compute_correctness= and compute_confidence=."
         )
-    rows, nll, top1, hit = _token_rows(logits, labels, shift)
+    rows, nll, top1, hit, margin = _token_rows(logits, labels, shift)
     if segments is None:
-        return _per_sample(rows, nll, top1, hit, logits.shape[0], logits.device)
+        return _per_sample(rows, nll, top1, hit, margin, logits.shape[0], logits.device)
     if not shift:
         raise ValueError("Padding-free batches (several samples per row) are supported for causal LMs only.")
     cols = (labels[:, 1:] != IGNORE_INDEX).nonzero(as_tuple=True)[1]
     index, keep = _sample_of(rows, cols, segments, num_samples)
-    return _per_sample(index, nll[keep], top1[keep], hit[keep], num_samples, logits.device)
+    return _per_sample(index, nll[keep], top1[keep], hit[keep], margin[keep], num_samples, logits.device)
 
 
 def fused_lm_stats(outputs, segments: torch.Tensor | None = None, num_samples: int | None = None) -> SampleStats:
@@ -143,6 +161,9 @@ def fused_lm_stats(outputs, segments: torch.Tensor | None = None, num_samples: i
     top1 = p_label
     if outputs.entropy is not None:  # where the label is not the argmax: a lower bound on the top-1 probability
         top1 = torch.where(hit, p_label, torch.maximum(p_label, torch.exp(-outputs.entropy[rows, cols].float())))
+    # No second-best probability is returned. A correct token's runner-up is at most 1 - p, so 2p - 1 is a LOWER
+    # bound of its margin (a sample is never taken as more mastered than it is); a wrong one gets p - top-1 bound.
+    margin = torch.where(hit, 2 * p_label - 1, p_label - top1)
     if segments is not None and segments.shape[1] != mask.shape[1] + 1:
         raise ValueError(
             f"The fused LM head returned {mask.shape[1]} positions per row for a batch of {segments.shape[1]} "
@@ -151,19 +172,23 @@ def fused_lm_stats(outputs, segments: torch.Tensor | None = None, num_samples: i
         )
     index, keep = _sample_of(rows, cols, segments, num_samples)
     if keep is not None:
-        nll, top1, hit = nll[keep], top1[keep], hit[keep]
-    return _per_sample(index, nll, top1, hit, mask.shape[0] if segments is None else num_samples, mask.device)
+        nll, top1, hit, margin = nll[keep], top1[keep], hit[keep], margin[keep]
+    return _per_sample(index, nll, top1, hit, margin, mask.shape[0] if segments is None else num_samples,
+                       mask.device)
 
 
 def classification_stats(logits: torch.Tensor, labels: torch.Tensor) -> SampleStats:
     logp = torch.log_softmax(logits.float(), dim=-1)
     best, arg = logp.max(dim=-1)
     labels = labels.long().view(-1)
+    p = logp.exp()
+    p_label = p.gather(1, labels[:, None])[:, 0]
     return SampleStats(
         loss=-logp.gather(1, labels[:, None])[:, 0],
         correct=arg == labels,
         confidence=best.exp(),
         tokens=torch.ones_like(labels),
+        margin=p_label - p.scatter(1, labels[:, None], -1.0).max(dim=-1).values,  # p(label) - max other p
     )
 
 
@@ -255,6 +280,8 @@ def default_stats(outputs, inputs: dict, num_samples: int | None, shift_labels: 
 
 def _apply_hooks(stats: SampleStats, hooks: dict, outputs, inputs, precomputed_loss=None) -> SampleStats:
     n, device = len(stats.loss), stats.loss.device
+    if {"compute_correctness", "compute_confidence"} & set(hooks):
+        stats.margin = None  # the logits' margin would contradict the user's correctness: derive it from theirs
     for name, field, dtype in (("compute_sample_loss", "loss", torch.float32),
                                ("compute_correctness", "correct", torch.bool),
                                ("compute_confidence", "confidence", torch.float32)):

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from . import curriculum
-from .buckets import BUCKET_NAMES, LIGHT, counts
+from .buckets import BUCKET_NAMES, FOCUS, LIGHT, counts
 from .config import GEKOConfig
 from .selection import plan_epoch, planned_length
 from .state import SampleState
@@ -34,6 +34,7 @@ class GEKOTracker:
         # max_length), or a non-finite loss/confidence (fp16 overflow, a bad row). Counted, never in the state.
         self.skipped = {"no_supervised_token": 0, "non_finite": 0}
         self._plans: dict[int, np.ndarray] = {}
+        self.groups: np.ndarray | None = None  # per-sample stratum of the rate-based draws (see set_groups)
 
     @property
     def num_samples(self) -> int:
@@ -60,24 +61,45 @@ class GEKOTracker:
         share = self.epoch_share(epoch)
         return length if share >= 1.0 else math.ceil(share * (length // self.unit)) * self.unit
 
+    def set_groups(self, groups) -> None:
+        """Stratify every rate-based draw (LIGHT thinning, re-checks, stuck samples) by a per-sample group: the
+        label of a classifier, the task family of an SFT pool. None: plain Bernoulli draws."""
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != (self.num_samples,) or groups.dtype.kind not in "iub":
+                raise ValueError(f"GEKO groups must be one integer per training sample ({self.num_samples}), got "
+                                 f"shape {groups.shape} and dtype {groups.dtype}.")
+        self.groups = groups
+
+    def full_data_epoch(self, epoch: int) -> bool:
+        """Whether the epoch is in the final full-data phase (config.final_full_share; the first epoch needs no
+        rule: with no observation yet every sample is in FOCUS)."""
+        share = self.config.final_full_share
+        return share > 0 and epoch >= math.ceil(self.num_epochs * (1.0 - share) - 1e-9)
+
+    def _plan_args(self, epoch: int) -> dict:
+        """The selection arguments of an epoch: its phase's weights and the config's rates; a full-data epoch
+        plans every live sample once (all FOCUS, no thinning, no probes)."""
+        cfg, s = self.config, self.state
+        _, weights = self.phase_and_weights(epoch)
+        args = dict(buckets=s.bucket, pruned=s.pruned, times_seen=s.times_seen, weights=weights,
+                    max_times_seen=cfg.max_times_seen, unit=self.unit, budget_mode=cfg.epoch_budget,
+                    light_rate=cfg.light_sample_rate, stuck=s.stuck if cfg.stuck_after else None,
+                    stuck_rate=cfg.stuck_sample_rate, recheck_rate=cfg.freeze_recheck_rate)
+        if self.full_data_epoch(epoch):
+            args.update(buckets=np.full(self.num_samples, FOCUS, dtype=np.uint8), weights=(1.0, 1.0, 1.0),
+                        budget_mode="active", light_rate=1.0, stuck=None, recheck_rate=0.0)
+        return args
+
     def make_plan(self, epoch: int) -> np.ndarray:
         """GEKO's selection step. (Baselines in benchmarks/ subclass the tracker and replace only this.)"""
-        _, weights = self.phase_and_weights(epoch)
-        s = self.state
-        return plan_epoch(s.bucket, s.pruned, s.times_seen, weights, self.config.max_times_seen,
-                          seed=self.seed, epoch=epoch, unit=self.unit, budget_mode=self.config.epoch_budget,
-                          light_rate=self.config.light_sample_rate)
+        return plan_epoch(**self._plan_args(epoch), seed=self.seed, epoch=epoch, groups=self.groups)
 
     def projected_length(self, epoch: int) -> int:
         """Estimated plan length of a FUTURE epoch: today's buckets under that epoch's phase weights.
 
         Used to stretch the LR schedule; only the current epoch's length is exact (buckets will move)."""
-        _, weights = self.phase_and_weights(epoch)
-        s = self.state
-        length = planned_length(s.bucket, s.pruned, s.times_seen, weights, self.config.max_times_seen,
-                                unit=self.unit, budget_mode=self.config.epoch_budget,
-                                light_rate=self.config.light_sample_rate)
-        return self._cut_last(epoch, length)
+        return self._cut_last(epoch, planned_length(**self._plan_args(epoch)))
 
     def weight_table(self) -> np.ndarray | None:
         """This epoch's gradient weight of every sample (float32 [num_samples]), or None when all are 1.
@@ -86,7 +108,7 @@ class GEKOTracker:
         keeps the epoch's expected gradient that of all of them. Buckets do not move within an epoch, so the
         bucket a sample was drawn from is its bucket now. (Baselines in benchmarks/ replace this.)"""
         rate = self.config.light_sample_rate
-        if rate >= 1.0:
+        if rate >= 1.0 or self.full_data_epoch(self.epoch):
             return None
         light = self.state.bucket == LIGHT
         return np.where(light, np.float32(1.0 / rate), np.float32(1.0)) if light.any() else None
@@ -97,12 +119,12 @@ class GEKOTracker:
         return None if table is None or (table[np.asarray(ids)] == 1).all() else table[np.asarray(ids)]
 
     # -- recording ----------------------------------------------------------------------------------
-    def record(self, ids, loss, correct, confidence, tokens, batches: int) -> None:
+    def record(self, ids, loss, correct, confidence, tokens, batches: int, margin=None) -> None:
         empty = np.asarray(tokens) == 0
         finite = np.isfinite(np.asarray(loss, dtype=np.float64)) & np.isfinite(np.asarray(confidence, np.float64))
         self.skipped["no_supervised_token"] += int(empty.sum())
         self.skipped["non_finite"] += int((~empty & ~finite).sum())
-        self.state.update(ids, loss, correct, confidence, tokens)
+        self.state.update(ids, loss, correct, confidence, tokens, margin=margin)
         self.totals["sample_passes"] += int(len(ids))
         self.totals["tokens"] += int(np.sum(tokens))
         self.totals["batches"] += int(batches)
@@ -113,8 +135,9 @@ class GEKOTracker:
         if (epoch + 1) % self.config.repartition_every == 0:
             self.state.repartition()
         live = ~self.state.pruned
-        row = {"epoch": epoch + 1, "phase": phase, "sample_passes": passes, "batches": batches, "tokens": tokens,
-               **counts(self.state.bucket, live), "pruned": int(self.state.pruned.sum())}
+        row = {"epoch": epoch + 1, "phase": "full data" if self.full_data_epoch(epoch) else phase,
+               "sample_passes": passes, "batches": batches, "tokens": tokens, **counts(self.state.bucket, live),
+               "pruned": int(self.state.pruned.sum()), "stuck": int(self.state.stuck.sum())}
         self.history.append(row)
         self.epoch = epoch + 1
         self._plans = {e: p for e, p in self._plans.items() if e > epoch}

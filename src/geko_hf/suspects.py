@@ -1,0 +1,44 @@
+"""Likely label errors, ranked from the training state GEKO keeps anyway (no extra forward pass).
+
+A sample whose label the model keeps contradicting, epoch after epoch, is more often mislabelled than hard: the
+margin p(label) - max other p averaged over training ranks label errors (AUM, Pleiss et al., NeurIPS 2020, on
+logits), and samples wrong on every presentation are mostly label errors ("hard-to-learn" in Dataset
+Cartography, Swayamdipta et al., EMNLP 2020). Pure numpy over a state dict (SampleState.state_dict()).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def mean_margin(state: dict) -> np.ndarray:
+    """Each sample's margin averaged over its observations (NaN where never observed)."""
+    seen = np.asarray(state["times_seen"], dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(seen > 0, np.asarray(state["margin_sum"], np.float64) / seen, np.nan)
+
+
+def suspect_ranking(state: dict) -> np.ndarray:
+    """Observed, unpruned sample ids, most likely mislabelled first: lowest mean margin, then lowest last margin."""
+    mean = mean_margin(state)
+    ids = np.flatnonzero(~np.isnan(mean) & ~np.asarray(state["pruned"], dtype=bool))
+    last = np.asarray(state["margin"], np.float64)[ids]
+    return ids[np.lexsort((last, mean[ids]))]
+
+
+def suspect_samples(state: dict, k: int) -> list[dict]:
+    """The top-k suspects among samples that are wrong now, with what put them there."""
+    ranking = suspect_ranking(state)
+    ranking = ranking[np.asarray(state["streak"])[ranking] < 0][: max(int(k), 0)]
+    mean = mean_margin(state)
+    return [{"id": int(i), "mean_margin": round(float(mean[i]), 4), "margin": round(float(state["margin"][i]), 4),
+             "wrong_streak": int(-state["streak"][i]), "stuck": bool(state["stuck"][i]),
+             "times_seen": int(state["times_seen"][i]), "loss": round(float(state["loss"][i]), 4)}
+            for i in ranking]
+
+
+def precision_at_k(ranking: np.ndarray, true_ids, k: int | None = None) -> float:
+    """Share of the top-k ranked ids that are in true_ids (k defaults to their number)."""
+    true_ids = np.asarray(sorted(set(int(i) for i in true_ids)), dtype=np.int64)
+    k = len(true_ids) if k is None else int(k)
+    return float(np.isin(ranking[:k], true_ids).mean()) if k else 0.0
