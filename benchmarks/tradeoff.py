@@ -24,6 +24,9 @@ Arms (same model, data, batch, LR and warmup; compute COUNTED by savings.Meter's
   gekolib                 the original gekolib 0.3.1, its own trainer (`pip install --no-deps gekolib==0.3.1`;
                           skipped with a note when it is not installed)
   geko_seed               GEKOTrainer with gekolib's constants (preset "seed")
+  geko_v2                 GEKOTrainer, preset "v2" (margin mastery with a streak, stuck samples drawn at 0.1,
+                          frozen ones re-checked at 0.1, InfoBatch's full-data final phase)
+  random_v2               a fresh random subset each epoch, of geko_v2's per-epoch size
 The non-stock arms train through savings.run_arm (GEKO's sampler; its LR schedule is stretched so that it too
 decays fully at the run's real end).
 
@@ -76,7 +79,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from baselines import InfoBatchPaperTracker, InfoBatchTracker, with_budget  # noqa: E402
+from baselines import InfoBatchPaperTracker, InfoBatchTracker, RandomTracker, with_budget  # noqa: E402
 from savings import BF16, MINILM, RESULTS, minilm_setup, run_arm  # noqa: E402
 
 from geko_hf.suspects import precision_at_k, suspect_ranking  # noqa: E402
@@ -92,9 +95,10 @@ QUICK = dict(n_train=256, n_eval=256, batch=8, warmup=8)  # --quick: shrunken da
 NOISE_SEED = 0  # which training labels are flipped
 CURVE = [0.4, 0.6, 0.8, 1.0]  # stock runs at these shares of the full run's epochs
 CURVES = {"minilm_long": [0.2, *CURVE]}  # selection saves most here: a curve point under the arms' passes
-SHORT_ARMS = ["geko", "random", "infobatch", "infobatch_budget", "gekolib", "geko_seed", "geko_v2"]
+SHORT_ARMS = ["geko", "random", "infobatch", "infobatch_budget", "gekolib", "geko_seed", "geko_v2", "random_v2"]
+BUDGET_FROM = {"random": "geko", "infobatch_budget": "geko", "random_v2": "geko_v2"}  # arm -> whose per-epoch passes
 ARMS = {"minilm": SHORT_ARMS, "minilm_noisy": SHORT_ARMS,
-        "minilm_long": ["geko", "random", "infobatch", "infobatch_budget", "geko_v2"]}
+        "minilm_long": ["geko", "random", "infobatch", "infobatch_budget", "geko_v2", "random_v2"]}
 SEEDS = [0, 1, 2]  # head init and data order
 EVAL_EACH_EPOCH = False  # only the final metric is compared: one evaluation per run
 LEVEL = 0.95  # of the paired-seed t-interval
@@ -174,6 +178,8 @@ def run_one(workload, c, arm, seed, noisy, budget):
         kw.update(tracker=InfoBatchPaperTracker)
     elif arm == "infobatch_budget":
         kw.update(tracker=with_budget(InfoBatchTracker, budget))
+    elif arm == "random_v2":
+        kw.update(tracker=with_budget(RandomTracker, budget))
     t0, cpu0 = time.perf_counter(), time.process_time()
     out = run_arm(workload, arm, seed, budget=budget, **kw)  # random: savings' RandomTracker at `budget`
     out["wall_seconds"] = time.perf_counter() - t0  # set-up, training and evaluation
@@ -415,19 +421,20 @@ def main():
         meta["arms"] = saved["meta"]["arms"] + [x for x in arms if x not in saved["meta"]["arms"]]
     meta["curve_fractions"] = sorted(fraction(x) for x in meta["arms"] if is_curve(x))
     done = {(r["arm"], r["seed"]) for r in runs}
-    needs_budget = {"random", "infobatch_budget"}
     if any((arm, seed) not in done for arm in arms for seed in seeds):
         print("[tradeoff] warm-up run (not recorded):", flush=True)
         warm_up(a.workload, c)
     for seed in seeds:
         plan = [FULL] + [x for x in arms if x != FULL]
-        if needs_budget & set(plan) and "geko" not in plan:
-            plan.insert(1, "geko")  # the budget of random and infobatch_budget
+        for source in {BUDGET_FROM[x] for x in plan if x in BUDGET_FROM} - set(plan):
+            plan.insert(1, source)  # the arm whose per-epoch passes set a budgeted arm's
+        plan.sort(key=lambda x: x in BUDGET_FROM)  # budgeted arms after their source (a stable sort)
         for arm in plan:
             if (arm, seed) in done:
                 continue
-            budget = next((r["per_epoch_passes"] for r in runs if r["arm"] == "geko" and r["seed"] == seed), None)
-            runs.append(run_one(a.workload, c, arm, seed, noisy, budget if arm in needs_budget else None))
+            budget = next((r["per_epoch_passes"] for r in runs
+                           if r["arm"] == BUDGET_FROM.get(arm) and r["seed"] == seed), None)
+            runs.append(run_one(a.workload, c, arm, seed, noisy, budget))
             write_results(base, runs, meta)  # after every run: a cut-short benchmark still leaves its numbers
     print(summary_line(a.workload, write_results(base, runs, meta)), flush=True)
 

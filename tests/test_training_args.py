@@ -6,7 +6,7 @@ import typing
 import pytest
 from transformers import HfArgumentParser
 
-from geko_hf.config import PRESETS, Q_VALUE_MODES, BUDGET_MODES, GEKOConfig, get_preset
+from geko_hf.config import BUDGET_MODES, MASTERY_RULES, PRESETS, Q_VALUE_MODES, GEKOConfig, get_preset
 from geko_hf.training_args import GEKOTrainingArguments
 
 FIELDS = dataclasses.fields(GEKOConfig)
@@ -38,6 +38,11 @@ def _non_default(f: dataclasses.Field):
     if f.name == "epoch_budget":
         value = next(m for m in BUDGET_MODES if m != default)
         return [value], value
+    if f.name == "mastery":
+        value = next(m for m in MASTERY_RULES if m != default)
+        return [value], value
+    if f.name == "stratify_by":
+        return ["label"], "label"
     raise AssertionError(f"no non-default CLI value for new GEKOConfig field {f.name!r} ({hint}); add one here")
 
 

@@ -177,6 +177,15 @@ class GEKOConfig:
         ),
     )
 
+    stratify_by: str | None = field(
+        default=None,
+        metadata=_help(
+            "geko_hf. A training-dataset column (e.g. 'label', or a task-family column of an SFT pool): every "
+            "rate-based draw (LIGHT thinning, re-checks, stuck samples) then takes exactly its share from each "
+            "value of the column, so no class or family is starved. None = independent draws per sample."
+        ),
+    )
+
     def __post_init__(self):
         self.bucket_weights = [float(w) for w in self.bucket_weights]
         self.validate()
@@ -214,6 +223,8 @@ class GEKOConfig:
                 f"`bucket_weights` must be three finite non-negative numbers (HARD, FOCUS, LIGHT) with a positive "
                 f"sum, got {w}. Example: bucket_weights=(3, 1, 0)."
             )
+        if self.stratify_by is not None and not (isinstance(self.stratify_by, str) and self.stratify_by):
+            raise ValueError(f"`stratify_by` must be a column name or None, got {self.stratify_by!r}.")
         if self.mastery not in MASTERY_RULES:
             raise ValueError(f"`mastery` must be one of {MASTERY_RULES}, got {self.mastery!r}.")
         _check_range("freeze_margin", self.freeze_margin, -1.0, 1.0)

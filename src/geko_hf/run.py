@@ -65,6 +65,8 @@ class TrainerRun:
         n = len(dataset)
         tracker = self.tracker_class(n, self.config, seed=args.data_seed if args.data_seed is not None else args.seed,
                                      unit=unit, batch_size=batch, **run_length(args, n, unit))
+        if self.config.stratify_by:
+            tracker.set_groups(column_groups(dataset, self.config.stratify_by))
         self.loop = GEKOLoop.for_tracker(tracker, buffer=self.buffer)
         self.fingerprint = dataset_fingerprint(dataset)
         self.schedule_total, self.in_epoch, self.epoch_start_step = None, False, 0
@@ -129,6 +131,24 @@ class TrainerRun:
         if self.tracker is None:
             raise RuntimeError("No GEKO report yet: call trainer.train() first.")
         return self.tracker.efficiency_report()
+
+
+def column_groups(dataset, column: str):
+    """One integer per row from a dataset column (any hashable values: labels, task-family names)."""
+    import numpy as np
+
+    names = getattr(dataset, "column_names", None)
+    if names is None or column not in names:
+        raise ValueError(
+            f"GEKOConfig.stratify_by={column!r}, but the training dataset has no such column (its columns: "
+            f"{names if names is not None else 'none: it is not a datasets.Dataset'}). Name an existing column, "
+            "or set stratify_by=None."
+        )
+    # numpy format: one Arrow-to-numpy conversion through any shuffle/select mapping, no Python object per row
+    values = np.asarray(dataset.with_format("numpy")[column] if hasattr(dataset, "with_format") else dataset[column])
+    if values.dtype == object or values.ndim != 1:
+        values = np.array([repr(v) for v in values])
+    return np.unique(values, return_inverse=True)[1].astype(np.int64)
 
 
 def check_same_batch(folder: str, saved: dict, tracker: GEKOTracker) -> None:
