@@ -37,8 +37,9 @@ from typing import Optional
 
 from .cli_data import compute_accuracy, load_data, load_model, tokenize
 from .device import bf16_supported, device_defaults  # noqa: F401  (bf16_supported: users import it from here)
-from .report import (enrich_history, format_bucket_table, format_hard, format_history, format_report, hard_samples,
-                     last_eval)
+from .report import (enrich_history, format_bucket_table, format_hard, format_history, format_report, format_suspects,
+                     hard_samples, last_eval)
+from .suspects import suspect_samples
 from .run_files import (PLOT_FILE, REPORT_FILE, TEXTS_FILE, find_up, load_tracker_state, plot_title, read_json,
                         read_log_history, try_plot, with_texts, write_report, write_texts)
 from .tracker import GEKOTracker
@@ -278,6 +279,8 @@ def build_report_parser():
     p.add_argument("--no_plot", action="store_true", help="Do not draw the plot.")
     p.add_argument("--texts", default=None, help=f"A {TEXTS_FILE}-style file with the training texts "
                                                  "(default: found in PATH or its parent).")
+    p.add_argument("--suspects", action="store_true",
+                   help="Also list the top_k likely label errors (lowest mean margin among wrong samples).")
     return p
 
 
@@ -305,6 +308,10 @@ def report(argv) -> dict:
     if opts.top_k > 0:
         print(format_hard(hard, opts.top_k, texts_hint=f"no {TEXTS_FILE} in {folder} or its parent: texts unknown; "
                                                        "runs of `geko-hf train` write it"))
+    suspects = None
+    if opts.suspects:
+        suspects = with_texts(suspect_samples(tracker.state.arrays(), opts.top_k), opts.texts or find_up(folder, TEXTS_FILE))
+        print(format_suspects(suspects))
     plot_path = None
     if not opts.no_plot:
         plot_path = try_plot(history, opts.plot or os.path.join(folder, PLOT_FILE), tracker.num_samples,
@@ -313,7 +320,7 @@ def report(argv) -> dict:
                                                            f"epoch {tracker.epoch} of {tracker.num_epochs}"))
         if plot_path:
             print(f"Plot: {plot_path}")
-    return {"efficiency": rep, "history": history, "hard_samples": hard, "plot": plot_path}
+    return {"efficiency": rep, "history": history, "hard_samples": hard, "suspects": suspects, "plot": plot_path}
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from .run import TrainerRun
 from .sampler import GEKOSampler
 from .schedule import install_warp
 from .stats import sample_stats
+from .suspects import suspect_samples
 
 logger = logging.getLogger("geko_hf")
 
@@ -188,6 +189,27 @@ class GEKOMixin:
     def get_pruned_count(self) -> int:
         tracker = self._geko_run.tracker
         return 0 if tracker is None else int(tracker.state.pruned.sum())
+
+    def get_suspect_samples(self, k: int = 20) -> list[dict]:
+        """The k training samples whose label is most likely wrong: wrong now, lowest margin p(label) - max other
+        p averaged over training first (see geko_hf.suspects), each with its row's scalar fields (text, label)."""
+        tracker = self._geko_run.tracker
+        if tracker is None:
+            raise RuntimeError("No GEKO state yet: call trainer.train() first.")
+        rows = suspect_samples(tracker.state.arrays(), k)
+        return [{**r, **_scalar_fields(self.train_dataset, r["id"])} for r in rows]
+
+
+def _scalar_fields(dataset, i: int) -> dict:
+    """A dataset row's strings and numbers (the text and label a reader needs; not token ids)."""
+    try:
+        row = dataset[int(i)]
+    except (IndexError, KeyError, TypeError, ValueError):  # a row that cannot be read just has no text
+        return {}
+    if not isinstance(row, dict):
+        return {}
+    return {k: v for k, v in row.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)
+            and k != "geko_sample_id"}
 
 
 def _warn_no_labels_once(trainer) -> None:

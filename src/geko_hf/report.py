@@ -63,20 +63,40 @@ def format_hard(rows, k, texts_hint=None) -> str:
     if not rows:
         lines = ["  HARD samples: none (no sample is wrong with confidence above focus_confidence)"]
     else:
-        lines = [f"  Top {len(rows)} HARD samples (confidently wrong, most confident first: check these labels)"]
+        lines = [f"  Top {len(rows)} HARD samples (confidently wrong now, most confident first; for likely label "
+                 "errors see --suspects)"]
     for r in rows:
         head = f"  #{r['id']:<6} conf {r['confidence']:.3f}  loss {r['loss']:.3f}  seen {r['times_seen']}x"
-        if "label" in r:
-            head += f"  label: {r['label']}"
-        lines.append(head)
-        for key in ("text", "prompt", "answer"):
-            if key in r:
-                text = " ".join(str(r[key]).split())
-                tag = "" if key == "text" else f"{key}: "
-                lines.append(f"          {tag}{text[:150] + ('...' if len(text) > 150 else '')}")
+        lines += _with_text(head, r)
     if rows and not ({"text", "prompt"} & set(rows[0])) and texts_hint:
         lines.append(f"  ({texts_hint})")
     return "\n".join([BAR] + lines + [BAR])
+
+
+def format_suspects(rows) -> str:
+    """Likely label errors (suspects.suspect_samples): wrong now, lowest margin averaged over training first."""
+    if not rows:
+        return "\n".join([BAR, "  Suspected label errors: none (no sample is wrong now)", BAR])
+    lines = [f"  Top {len(rows)} suspected label errors (wrong now, lowest mean margin p(label) - max other p "
+             "first; on 30% flipped sentiment labels: see the README for the measured precision)"]
+    for r in rows:
+        head = (f"  #{r['id']:<6} mean margin {r['mean_margin']:+.3f}  wrong {r['wrong_streak']}x in a row"
+                f"{'  stuck' if r['stuck'] else ''}  seen {r['times_seen']}x")
+        lines += _with_text(head, r)
+    return "\n".join([BAR] + lines + [BAR])
+
+
+def _with_text(head: str, r: dict) -> list:
+    """A sample's line, its label and a 150-character excerpt of its text (or prompt and answer)."""
+    if "label" in r:
+        head += f"  label: {r['label']}"
+    lines = [head]
+    for key in ("text", "prompt", "answer"):
+        if key in r:
+            text = " ".join(str(r[key]).split())
+            tag = "" if key == "text" else f"{key}: "
+            lines.append(f"          {tag}{text[:150] + ('...' if len(text) > 150 else '')}")
+    return lines
 
 
 # -- where the samples are now -----------------------------------------------------------------------------

@@ -147,6 +147,10 @@ class SampleState:
         return self.bucket
 
     # -- persistence --------------------------------------------------------------------------------
+    def arrays(self) -> dict:
+        """The state's arrays by name, not copied (read-only use: reports, suspects)."""
+        return {name: getattr(self, name) for name in ARRAYS}
+
     def state_dict(self) -> dict:
         d = {name: getattr(self, name).copy() for name in ARRAYS}
         d["num_samples"] = self.num_samples

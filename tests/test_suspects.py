@@ -1,0 +1,125 @@
+"""Likely label errors: the ranking (geko_hf.suspects), `geko-hf report --suspects` and
+`trainer.get_suspect_samples()`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from geko_hf import GEKOConfig
+from geko_hf.checkpoint import save_geko_state
+from geko_hf.state import SampleState
+from geko_hf.suspects import precision_at_k, suspect_ranking, suspect_samples
+from geko_hf.tracker import GEKOTracker
+
+
+def _noisy_state(n=400, flipped=100, epochs=3, seed=0):
+    """Clean samples: margins drift up from around 0; flipped ones stay negative (the model predicts the true
+    class); a few clean but hard ones are wrong in the first epoch only."""
+    rng = np.random.default_rng(seed)
+    st = SampleState(n, GEKOConfig(mastery="margin", stuck_after=2))
+    flip = rng.choice(n, flipped, replace=False)
+    for e in range(epochs):
+        m = rng.normal(0.1 + 0.2 * e, 0.25, n)
+        m[flip] = rng.normal(-0.3 - 0.1 * e, 0.2, flipped)
+        m = m.clip(-1, 1)
+        st.update(np.arange(n), np.abs(m), m > 0, np.full(n, 0.8), margin=m)
+        st.repartition()
+    return st, flip
+
+
+def test_ranking_finds_persistently_contradicted_labels():
+    st, flip = _noisy_state()
+    ranking = suspect_ranking(st.arrays())
+    assert sorted(ranking.tolist()) == list(range(400))  # every observed sample, once
+    assert precision_at_k(ranking, flip) >= 0.85
+    random_precision = precision_at_k(np.random.default_rng(1).permutation(400), flip)
+    assert random_precision < 0.4
+
+
+def test_suspect_samples_are_wrong_now_and_explained():
+    st, flip = _noisy_state()
+    rows = suspect_samples(st.arrays(), 10)
+    assert len(rows) == 10 and all(r["wrong_streak"] >= 1 for r in rows)
+    means = [r["mean_margin"] for r in rows]
+    assert means == sorted(means)
+    assert {"id", "mean_margin", "margin", "wrong_streak", "stuck", "times_seen", "loss"} <= set(rows[0])
+
+
+def test_pruned_and_unseen_samples_are_not_suspects():
+    st = SampleState(4)
+    st.update([0, 1, 2], [2.0] * 3, [False] * 3, [0.9] * 3, margin=[-0.8, -0.5, -0.2])
+    st.pruned[0] = True
+    assert suspect_ranking(st.arrays()).tolist() == [1, 2]
+
+
+def test_precision_at_k():
+    assert precision_at_k(np.array([3, 1, 2, 0]), [1, 3]) == 1.0
+    assert precision_at_k(np.array([3, 1, 2, 0]), [0, 2]) == 0.0
+    assert precision_at_k(np.array([3, 1, 2, 0]), [0, 3], k=4) == 0.5
+
+
+def test_report_suspects_lists_them_with_text(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from geko_hf import cli
+
+    tracker = GEKOTracker(5, GEKOConfig(), seed=0, num_epochs=3, unit=1, batch_size=1)
+    tracker.record(np.arange(5), [0.1, 2.0, 0.2, 1.5, 0.3], [True, False, True, False, True], [0.9] * 5,
+                   np.ones(5, int), 5, margin=[0.8, -0.9, 0.6, -0.3, 0.7])
+    tracker.end_epoch(0, 5, 5, 5)
+    run = tmp_path / "run"
+    save_geko_state(str(run), {"tracker": tracker.state_dict()})
+    with open(run / cli.TEXTS_FILE, "w") as f:
+        for i in range(5):
+            f.write(json.dumps({"id": i, "text": f"review number {i}", "label": "fresh"}) + "\n")
+    out = cli.main(["report", str(run), "--no_plot", "--suspects", "--top_k", "5"])
+    assert out == 0
+    text = capsys.readouterr().out
+    part = text[text.index("suspected label errors"):]
+    assert part.index("#1 ") < part.index("#3 ") and "review number 1" in part and "#0 " not in part
+
+
+def test_trainer_get_suspect_samples(tmp_path):
+    """After a real (tiny) run, the method returns wrong samples with their dataset text and label."""
+    pytest.importorskip("transformers")
+    from datasets import Dataset
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from geko_hf import GEKOTrainer
+    from hf_helpers import make_args
+
+    rng = np.random.default_rng(0)
+    n = 48
+    labels = rng.integers(0, 2, n)
+    ids = [[101, 5 + int(y), 102] for y in labels]  # token 5 or 6 gives the label away...
+    noisy = labels.copy()
+    noisy[:8] = 1 - noisy[:8]  # ...except for the first 8 rows, whose label is flipped
+    ds = Dataset.from_dict({"input_ids": ids, "label": noisy.tolist(), "text": [f"row {i}" for i in range(n)]})
+    model = BertForSequenceClassification(BertConfig(vocab_size=120, hidden_size=16, num_hidden_layers=1,
+                                                     num_attention_heads=2, intermediate_size=16))
+
+    class Tok:  # the collator only needs padding
+        pad_token_id, padding_side, model_input_names = 0, "right", ["input_ids", "attention_mask"]
+
+        def pad(self, features, **kw):
+            m = max(len(f["input_ids"]) for f in features)
+            import torch
+
+            return {"input_ids": torch.tensor([f["input_ids"] + [0] * (m - len(f["input_ids"])) for f in features]),
+                    "attention_mask": torch.tensor([[1] * len(f["input_ids"]) + [0] * (m - len(f["input_ids"]))
+                                                    for f in features]),
+                    "labels": torch.tensor([f["label"] for f in features])}
+
+    trainer = GEKOTrainer(model=model, args=make_args(tmp_path, num_train_epochs=8, learning_rate=2e-2,
+                                                      per_device_train_batch_size=8),
+                          train_dataset=ds, data_collator=Tok().pad,
+                          geko_config=GEKOConfig(light_sample_rate=1.0))
+    with pytest.raises(RuntimeError, match="train"):
+        trainer.get_suspect_samples()
+    trainer.train()
+    rows = trainer.get_suspect_samples(8)
+    assert rows and all(r["wrong_streak"] >= 1 for r in rows)
+    assert all(r["text"] == f"row {r['id']}" and r["label"] == int(noisy[r["id"]]) for r in rows)
+    assert np.mean([r["id"] < 8 for r in rows]) >= 0.75
