@@ -142,7 +142,7 @@ def _check_bookkeeping(run: Run) -> None:
     np.testing.assert_allclose(ratio, ratio[0], rtol=1e-4 if CUDA and run.trainer.args.device.type == "cuda" else 1e-5)
 
 
-FLOAT_STATE = ("loss", "confidence", "q", "loss_history")
+FLOAT_STATE = ("loss", "confidence", "q", "loss_history", "margin", "streak_margin", "margin_sum")
 
 
 def _assert_matches(run: Run, ref: Run, *, loss_atol: float = 0.0, conf_atol: float = 0.0) -> None:
@@ -156,6 +156,7 @@ def _assert_matches(run: Run, ref: Run, *, loss_atol: float = 0.0, conf_atol: fl
         np.testing.assert_array_equal(a.ids, b.ids, err_msg=msg)
         np.testing.assert_allclose(a.loss, b.loss, rtol=0, atol=loss_atol, err_msg=msg + ": loss")
         np.testing.assert_allclose(a.confidence, b.confidence, rtol=0, atol=conf_atol, err_msg=msg + ": confidence")
+        np.testing.assert_allclose(a.margin, b.margin, rtol=0, atol=2 * conf_atol, err_msg=msg + ": margin")
         np.testing.assert_array_equal(a.correct, b.correct, err_msg=msg + ": correct")
         np.testing.assert_array_equal(a.tokens, b.tokens, err_msg=msg + ": tokens")
     sa, sb = run.tracker.state.state_dict(), ref.tracker.state.state_dict()
@@ -163,6 +164,8 @@ def _assert_matches(run: Run, ref: Run, *, loss_atol: float = 0.0, conf_atol: fl
         if name in FLOAT_STATE and (loss_atol or conf_atol):
             # q moves by lr * loss / scale (< the loss); loss_history is float16: + one float16 ulp at loss < 4
             atol = conf_atol if name == "confidence" else loss_atol + (2.0 ** -9 if name == "loss_history" else 0.0)
+            if name.startswith(("margin", "streak_margin")):  # a difference of two probabilities; the sum adds them up
+                atol = 2 * conf_atol * (int(sa["times_seen"].max()) if name == "margin_sum" else 1)
             np.testing.assert_allclose(sa[name].astype(np.float64), sb[name].astype(np.float64), rtol=0, atol=atol,
                                        err_msg=f"state {name}")
         else:

@@ -168,14 +168,16 @@ PROMPT_PAIRS = [("2+3=?", "5"), ("4+1=?", "5"), ("what is 7 minus 1?", "6"), ("3
 
 
 def _stats_of_one_batch(trainer):
-    """Per-sample (ids, loss, correct, confidence, tokens) GEKO recorded for one training batch of every sample."""
+    """Per-sample (ids, loss, correct, confidence, tokens, margin) GEKO recorded for one training batch of every
+    sample."""
     batch = first_geko_batch(trainer)
     trainer.model.train()
     with torch.no_grad():
         trainer.compute_loss(trainer.model, dict(batch))
-    ids, loss, correct, conf, tokens, _ = trainer._geko_callback.buffer.parts[-1]
+    ids, loss, correct, conf, tokens, margin = trainer._geko_callback.buffer.parts[-1]
     order = torch.argsort(ids)
-    return batch, {"loss": loss[order], "correct": correct[order], "confidence": conf[order], "tokens": tokens[order]}
+    return batch, {"loss": loss[order], "correct": correct[order], "confidence": conf[order], "tokens": tokens[order],
+                   "margin": margin[order]}
 
 
 def _same(stats, i, j):
@@ -225,6 +227,11 @@ def test_fused_head_stats_match_full_logits(tokenizer, tmp_path, padding_free):
     correct = stats["correct"]
     assert torch.allclose(stats["confidence"][correct], full_conf[correct], atol=1e-5)  # exact where correct
     assert (stats["confidence"] <= full_conf + 1e-6).all()  # a lower bound elsewhere
+    # the fused head has no runner-up: a correct sample's margin is a lower bound (2p - 1), a wrong one's <= 0
+    full_margin = torch.cat([r.margin for r in ref])[order]
+    assert (stats["margin"][correct] <= full_margin[correct] + 1e-6).all()
+    assert (stats["margin"][~correct] <= 1e-6).all() and (full_margin[~correct] <= 1e-6).all()
+    assert ((full_margin > 0) == correct).all()
 
 
 def test_fused_head_confidence_exact_when_correct(tokenizer, tmp_path):

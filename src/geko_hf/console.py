@@ -132,11 +132,19 @@ def banner(sa, args, data, model, model_desc, n_train, n_eval) -> str:
         ("Device", device),
         ("Precision", precision(args)),
         ("GEKO", f"preset {args.geko_preset or 'default'}, curriculum {'ON' if cfg.use_curriculum else 'OFF'}, "
-                 f"freeze at conf > {cfg.freeze_confidence}"),
+                 f"{freeze_rule(cfg)}"),
         ("Output", args.output_dir),
     ]
     return "\n".join([BAR, "  GEKO Training (geko-hf train)", BAR]
                      + [f"  {k:<17}: {v}" for k, v in rows] + [BAR])
+
+
+def freeze_rule(cfg) -> str:
+    """When a sample freezes, in the words of the config's mastery rule."""
+    rule = f"margin > {cfg.freeze_margin:g}" if cfg.mastery == "margin" else f"conf > {cfg.freeze_confidence:g}"
+    streak = f", {cfg.mastery_streak} correct in a row" if cfg.mastery_streak > 1 else ""
+    stuck = f", stuck after {cfg.stuck_after} wrong" if cfg.stuck_after else ""
+    return f"freeze at {rule}{streak}{stuck}"
 
 
 def precision(args) -> str:

@@ -1,4 +1,4 @@
-"""`SampleState`: the per-sample learning state, as a handful of flat numpy arrays (44 bytes a sample)."""
+"""`SampleState`: the per-sample learning state, as a handful of flat numpy arrays (48 bytes a sample)."""
 
 from __future__ import annotations
 
