@@ -275,9 +275,3 @@ def test_version_1_state_loads_with_defaults():
     assert new.margin.tolist() == pytest.approx([0.8, -0.6, 0.0])
     assert STATE_VERSION == 2 and not new.stuck.any()
 
-
-def test_banner_states_the_freeze_rule_in_use():
-    from geko_hf.console import freeze_rule
-
-    assert freeze_rule(GEKOConfig()) == "freeze at conf > 0.85"
-    assert freeze_rule(GEKO_V2) == "freeze at margin > 0.5, 2 correct in a row, stuck after 2 wrong"

@@ -21,6 +21,7 @@ import logging
 
 from transformers import TrainerCallback
 
+from .banner import run_banner, run_summary
 from .config import GEKOConfig
 from .contract import (check_private_methods, check_train_dataset, check_transformers_version,
                        refuse_unsupported_trainer)
@@ -45,6 +46,7 @@ class GEKOCallback(TrainerCallback):
                                              "compute_correctness": compute_correctness,
                                              "compute_confidence": compute_confidence})
         self.trainer = None
+        self.banner = True  # the start banner and end summary (geko-hf train/sft print their own instead)
 
     @classmethod
     def bound_to(cls, trainer, config: GEKOConfig | None = None, **hooks) -> "GEKOCallback":
@@ -138,6 +140,8 @@ class GEKOCallback(TrainerCallback):
                 "reaches its end value. Use a TrainingArguments lr_scheduler_type (or a LambdaLR) for a schedule "
                 "that ends with the run.", type(scheduler).__name__)
         self.run.begin_train()
+        if state.is_world_process_zero and self.config.log_bucket_stats and self.banner:
+            print(run_banner(args, self.trainer.model, self.tracker), flush=True)
 
     def on_epoch_begin(self, args, state, control, lr_scheduler=None, **kwargs):
         trainer, run, tracker = self.trainer, self.run, self.tracker
@@ -199,6 +203,8 @@ class GEKOCallback(TrainerCallback):
         report = self.run.efficiency_report()
         if state.is_world_process_zero and self.config.log_bucket_stats:
             print(format_report(report), flush=True)
+            if self.banner:
+                print(run_summary(report, state.log_history), flush=True)
 
     def efficiency_report(self) -> dict:
         return self.run.efficiency_report()

@@ -88,6 +88,7 @@ class ConsoleCallback(ProgressCallback):
 
 def install_console(trainer, bar: bool = True) -> None:
     """ConsoleCallback in the stock bar's (or printer's) place: it must close the bar before GEKO's report."""
+    trainer._geko_callback.banner = False  # the command prints its own banner and summary
     cbs = trainer.callback_handler.callbacks
     i = next((i for i, cb in enumerate(cbs) if type(cb) in (ProgressCallback, PrinterCallback)), None)
     if i is not None:
