@@ -300,7 +300,8 @@ def markdown(summary, meta):
                 f"{meta['noise_seed']}, ids in the JSON); held-out labels clean" if noisy else "") + ".",
              f"Seeds {meta['seeds']}; {meta['machine']}; bf16 autocast: {meta['bf16']}; {meta['date']}.",
              "Ratios are to the full stock run (curve_1.0) of the same seed; mean ± std over seeds. Every trained "
-             "sample pass is one forward and one backward (fwd = bwd).", "",
+             "sample pass is one forward and one backward (fwd = bwd).",
+             *([f"**Train times are not valid here**: {meta['timing_note']}"] if meta.get("timing_note") else []), "",
              "Stock tradeoff curve (transformers.Trainer, full data, LR decayed to 0 within each budget):", "",
              "| run | n | epochs | sample passes | held-out accuracy | train time |", "|---|---|---|---|---|---|"]
     for arm, s in summary.items():
@@ -390,11 +391,15 @@ def main():
     p.add_argument("--quick", action="store_true", help="every arm on one seed, shrunken data (minutes)")
     p.add_argument("--resume", action="store_true", help="keep the (arm, seed) runs already in the results file")
     p.add_argument("--report-only", action="store_true", help="rewrite the .md/.png from the .json; train nothing")
+    p.add_argument("--shared-machine", default=None, metavar="WHY",
+                   help="record that other jobs shared the cores (the train-time column is then marked invalid)")
     a = p.parse_args()
     tag = "_quick" if a.quick else ""
     base = os.path.join(RESULTS, f"tradeoff_{a.workload}{tag}")
     if a.report_only:
         saved = json.load(open(base + ".json"))
+        if a.shared_machine:
+            saved["meta"]["timing_note"] = a.shared_machine
         print(summary_line(a.workload, write_results(base, saved["runs"], saved["meta"])))
         return
     c = dict(WORKLOADS[a.workload], **(QUICK if a.quick else {}))
@@ -412,7 +417,8 @@ def main():
     meta = {"workload": a.workload, "quick": a.quick, "seeds": seeds, "arms": arms, "config": c,
             "noise_seed": NOISE_SEED, "noise_ids": noisy, "bf16": BF16, "torch": torch.__version__,
             "date": time.strftime("%Y-%m-%d"),
-            "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}"}
+            "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}",
+            **({"timing_note": a.shared_machine} if a.shared_machine else {})}
     runs = []
     if a.resume and os.path.exists(base + ".json"):
         saved = json.load(open(base + ".json"))
