@@ -331,11 +331,12 @@ def test_regression_head_with_sample_loss_hook_trains(tmp_path):
     trainer.train()
     assert trainer.state.global_step == len(spy.records) > 0
     assert len(returned["loss"]) == len(returned["correct"]) == len(returned["confidence"]) == len(spy.records)
-    for (_, loss, correct, confidence, _), want_loss, want_correct, want_conf in zip(
+    for (_, loss, correct, confidence, _, margin), want_loss, want_correct, want_conf in zip(
             spy.records, returned["loss"], returned["correct"], returned["confidence"]):
         torch.testing.assert_close(loss.cpu(), want_loss.float().cpu())
         assert correct.cpu().tolist() == want_correct.cpu().tolist()
         torch.testing.assert_close(confidence.cpu(), want_conf.float().cpu())
+        assert margin.isnan().all()  # user hooks decide correctness: the state derives the margin from theirs
     assert trainer.get_efficiency_report()["history"], "GEKO ran its epochs"
 
 
