@@ -149,7 +149,7 @@ class GEKOConfig:
         metadata=_help(
             "geko_hf. A sample wrong on its last N observations whose margin rose by no more than stuck_min_gain "
             "is 'stuck': likely a label error, drawn at stuck_sample_rate and never up-weighted (0 = off). "
-            "Measured harmful in a 3-epoch run over 30% flipped labels, where half the stuck samples were clean but "
+            "Measured harmful in a 3-epoch run over 30 percent flipped labels, where half the stuck samples were clean but "
             "not yet learned (README, Performance); get_suspect_samples() ranks likely label errors either way."
         ),
     )
