@@ -219,6 +219,7 @@ def test_final_full_phase_trains_every_live_sample_once_unweighted():
     assert sorted(plan.tolist()) == list(range(60))
     assert t.weight_table() is None
     assert t.projected_length(7) == 60
+    assert t.phase_and_weights(7)[0] == "full data" and t.phase_and_weights(6)[0] == "fixed"
     assert not GEKOTracker(64, cfg, seed=0, num_epochs=3, unit=1, batch_size=1).full_data_epoch(2)  # 3 x 0.875
 
 

@@ -42,6 +42,10 @@ class GEKOTracker:
 
     # -- planning -----------------------------------------------------------------------------------
     def phase_and_weights(self, epoch: int):
+        """(phase name, (HARD, FOCUS, LIGHT) weights) of an epoch: the curriculum's, or 'full data' in the final
+        full-data phase (config.final_full_share)."""
+        if self.full_data_epoch(epoch):
+            return "full data", (1.0, 1.0, 1.0)
         return curriculum.bucket_weights(epoch, self.num_epochs, self.config.use_curriculum, self.config.bucket_weights)
 
     def plan(self, epoch: int) -> np.ndarray:
@@ -87,8 +91,8 @@ class GEKOTracker:
                     light_rate=cfg.light_sample_rate, stuck=s.stuck if cfg.stuck_after else None,
                     stuck_rate=cfg.stuck_sample_rate, recheck_rate=cfg.freeze_recheck_rate)
         if self.full_data_epoch(epoch):
-            args.update(buckets=np.full(self.num_samples, FOCUS, dtype=np.uint8), weights=(1.0, 1.0, 1.0),
-                        budget_mode="active", light_rate=1.0, stuck=None, recheck_rate=0.0)
+            args.update(buckets=np.full(self.num_samples, FOCUS, dtype=np.uint8), budget_mode="active",
+                        light_rate=1.0, stuck=None, recheck_rate=0.0)
         return args
 
     def make_plan(self, epoch: int) -> np.ndarray:
@@ -135,7 +139,7 @@ class GEKOTracker:
         if (epoch + 1) % self.config.repartition_every == 0:
             self.state.repartition()
         live = ~self.state.pruned
-        row = {"epoch": epoch + 1, "phase": "full data" if self.full_data_epoch(epoch) else phase,
+        row = {"epoch": epoch + 1, "phase": phase,
                "sample_passes": passes, "batches": batches, "tokens": tokens, **counts(self.state.bucket, live),
                "pruned": int(self.state.pruned.sum()), "stuck": int(self.state.stuck.sum())}
         self.history.append(row)
