@@ -33,7 +33,6 @@ ARRAYS = {
     "streak_margin": (np.float32, ()),  # margin at the first observation of the current wrong streak
     "stuck": (np.bool_, ()),  # wrong for stuck_after observations without a margin gain (set at repartition)
 }
-ADDED_IN_VERSION_2 = ("margin", "margin_sum", "streak", "streak_margin", "stuck")
 _STREAK_MAX = int(np.iinfo(np.int16).max)
 
 

@@ -64,12 +64,13 @@ def _token_rows(logits, labels, shift: bool = True):
         e = s + CHUNK_ROWS
         chunk = shift_logits[rows[s:e], cols[s:e]].float()
         lse = torch.logsumexp(chunk, dim=-1)
-        nll[s:e] = lse - chunk.gather(1, targets[s:e, None])[:, 0]
-        top1[s:e], hit[s:e], margin[s:e] = _top1_hit_margin(chunk, lse, targets[s:e])
+        target_logit = chunk.gather(1, targets[s:e, None])[:, 0]
+        nll[s:e] = lse - target_logit
+        top1[s:e], hit[s:e], margin[s:e] = _top1_hit_margin(chunk, lse, targets[s:e], target_logit)
     return rows, nll, top1, hit, margin
 
 
-def _top1_hit_margin(logits, lse, targets):
+def _top1_hit_margin(logits, lse, targets, target_logit):
     """Per row: top-1 probability, argmax == target, and p(target) - max other p (a vocabulary of one: 1)."""
     if logits.shape[-1] < 2:
         ones = torch.ones_like(lse)
@@ -77,7 +78,7 @@ def _top1_hit_margin(logits, lse, targets):
     top2, arg = logits.topk(2, dim=-1)
     best, second = top2[:, 0], top2[:, 1]
     hit = arg[:, 0] == targets
-    p_target = torch.exp(logits.gather(1, targets[:, None])[:, 0] - lse)
+    p_target = torch.exp(target_logit - lse)
     p_best, p_second = torch.exp(best - lse), torch.exp(second - lse)
     return p_best, hit, torch.where(hit, p_target - p_second, p_target - p_best)
 
