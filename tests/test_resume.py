@@ -74,6 +74,17 @@ def test_resume_mid_epoch_is_bit_identical(straight_run, tmp_path, when):
     _assert_same_run(a, b)
 
 
+def test_resume_mid_epoch_with_ignore_data_skip_is_bit_identical(straight_run, tmp_path):
+    """ignore_data_skip=True: HF would restart the epoch's data and train its first part twice; GEKO's sampler starts
+    at the saved position instead, so the run is the uninterrupted one (without a fast-forward)."""
+    a, out = straight_run
+    hist = a._geko_callback.tracker.history
+    shrunk = next(i for i, row in enumerate(hist) if row["batches"] < hist[0]["batches"])
+    b = _trainer(tmp_path / "resumed", save_strategy="no", ignore_data_skip=True)
+    b.train(resume_from_checkpoint=str(out / f"checkpoint-{_step_inside(hist, shrunk, 1)}"))
+    _assert_same_run(a, b)
+
+
 def test_resume_true_picks_newest_complete_checkpoint(tmp_path):
     a = _trainer(tmp_path, save_strategy="steps", save_steps=5)
     a.train()

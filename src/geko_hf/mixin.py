@@ -121,7 +121,13 @@ class GEKOMixin:
             # checkpoint's own epoch counter and epoch start decide where to continue.
             epochs_trained = run.tracker.epoch
             done = self.state.global_step - run.epoch_start_step if run.in_epoch else 0
-            steps_in_epoch = 0 if self.args.ignore_data_skip else done * self.args.gradient_accumulation_steps
+            steps_in_epoch = done * self.args.gradient_accumulation_steps
+            if self.args.ignore_data_skip:
+                # HF would restart the epoch's data from its first batch and train the first part twice (and
+                # the run would end `done` steps early). GEKO's sampler starts at the saved position instead:
+                # the exact resume of the default path, without fast-forwarding through the dataloader.
+                run.sampler.start_at(epochs_trained, done * run.tracker.unit)
+                steps_in_epoch = 0
         return epochs_trained, steps_in_epoch
 
     # -- per-sample statistics ----------------------------------------------------------------------

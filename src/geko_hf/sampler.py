@@ -21,6 +21,12 @@ class GEKOSampler(Sampler):
         self.tracker = tracker
         self.follow = epoch is None
         self.epoch = tracker.epoch if epoch is None else int(epoch)
+        self.resume: tuple[int, int] | None = None  # (epoch, samples already trained in it): see start_at
+
+    def start_at(self, epoch: int, offset: int) -> None:
+        """Yield epoch `epoch`'s plan from position `offset` on (samples of the GLOBAL sequence, all ranks): a
+        mid-epoch resume that needs no fast-forward through the dataloader (HF's `ignore_data_skip=True`)."""
+        self.resume = (int(epoch), int(offset))
 
     def set_epoch(self, epoch: int) -> None:
         if not self.follow:
@@ -29,11 +35,18 @@ class GEKOSampler(Sampler):
     def _current(self) -> int:
         return self.tracker.epoch if self.follow else self.epoch
 
+    def _plan(self):
+        epoch = self._current()
+        plan = self.tracker.plan(epoch)
+        if self.resume is not None and self.resume[0] == epoch:
+            plan = plan[self.resume[1]:]
+        return plan
+
     def __len__(self) -> int:
-        return len(self.tracker.plan(self._current()))
+        return len(self._plan())
 
     def __iter__(self):
-        return _python_ints(self.tracker.plan(self._current()))
+        return _python_ints(self._plan())
 
 
 _CHUNK = 1 << 16  # ids turned into Python ints a chunk at a time
