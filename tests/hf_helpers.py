@@ -72,3 +72,35 @@ class LRRecorder(TrainerCallback):
     def on_step_end(self, args, state, control, lr_scheduler=None, **kw):
         self.lrs.append(lr_scheduler.get_last_lr()[0])
         self.max_steps = state.max_steps
+
+
+class RowStatistics(TrainerCallback):
+    """Per-sample statistics that are a pure function of the row and the epoch (GEKO's hooks, not the model's
+    outputs): a run's GEKO state then depends only on which passes it records, and in which order, so runs on
+    different numbers of processes can be compared bit for bit. LEARNABLE rows are correct with a falling loss
+    (they reach FREEZE), random rows confidently wrong (HARD: repeated within an epoch). Pass as a callback too:
+    it follows the epoch."""
+
+    def __init__(self):
+        self.epoch = 0
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.epoch = int(state.epoch or 0)
+
+    def learnable(self, batch):
+        rows = batch["input_ids"]
+        return (rows[:, : len(LEARNABLE)] == torch.tensor(LEARNABLE, device=rows.device)).all(dim=1)
+
+    def loss(self, outputs, batch):
+        spread = (batch["input_ids"].float().sum(dim=1) % 97) / 97  # distinct per random row
+        return torch.where(self.learnable(batch), 1.0 / (1 + self.epoch), 2.0 + spread)
+
+    def correct(self, outputs, batch):
+        return self.learnable(batch)
+
+    def confidence(self, outputs, batch):  # learnable rows: LIGHT for two epochs, then sure enough to FREEZE
+        return torch.where(self.learnable(batch), min(0.6 + 0.15 * self.epoch, 0.95), 0.9)
+
+    def hooks(self) -> dict:
+        return {"compute_sample_loss": self.loss, "compute_correctness": self.correct,
+                "compute_confidence": self.confidence}

@@ -98,3 +98,37 @@ def test_record_checks_lengths():
     loop = GEKOLoop(8, batch_size=4)
     with pytest.raises(ValueError, match="4 sample ids but statistics for 3"):
         loop.record(torch.arange(4), loss=torch.ones(3), correct=torch.ones(3), confidence=torch.ones(3))
+
+
+class _TwoRankGather:
+    """accelerate's gather on 2 ranks, seen from rank 0: this rank's column, then rank 1's (rank-major)."""
+
+    num_processes = 2
+
+    def __init__(self, other_buffer):
+        self.other = [torch.cat(c) for c in zip(*other_buffer.parts)]
+
+    def gather(self, column):
+        theirs = self.other.pop(0)
+        return torch.cat([column, theirs.to(column.dtype)])
+
+
+def test_records_from_two_ranks_come_back_in_global_step_order():
+    """A sample repeated within an epoch (a HARD weight > 1) is observed on both ranks; its observations must reach
+    the state in training order, as one process with the same global batch would apply them."""
+    from geko_hf.loop import StatsBuffer
+    from geko_hf.stats import SampleStats
+
+    sequence = np.array([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3])  # the global plan, repeats included
+    batch = 2
+    buffers = [StatsBuffer(), StatsBuffer()]
+    for k, start in enumerate(range(0, len(sequence), batch)):  # global batch k goes to rank k % 2
+        ids = torch.as_tensor(sequence[start:start + batch])
+        position = torch.arange(start, start + batch, dtype=torch.float32)  # the loss carries the position
+        stats = SampleStats(loss=position, correct=torch.ones(batch, dtype=torch.bool), confidence=position / 16,
+                            tokens=torch.ones(batch, dtype=torch.long), margin=None)
+        buffers[k % 2].add(ids, stats)
+    (ids, loss, *_), batches = buffers[0].drain(_TwoRankGather(buffers[1]))
+    np.testing.assert_array_equal(ids, sequence)
+    np.testing.assert_array_equal(loss, np.arange(len(sequence)))
+    assert batches == 4  # this rank's micro-batches (every rank runs as many)

@@ -7,7 +7,8 @@ can replace), so the callback-only path runs the same code as `GEKOTrainer`.
 
 Event order inside HF's loop (transformers 5.x), and what GEKO does there:
     on_train_begin   check settings that cannot work
-    on_epoch_begin   fix this epoch's plan; stretch LR schedule, max_steps and progress bar to the real length
+    on_epoch_begin   fix this epoch's plan (checked equal on every rank); stretch LR schedule, max_steps and
+                     progress bar to the real length
     (sampler)        yields the plan; compute_loss records per-sample loss/correct/confidence
     on_step_end      keep state.epoch truthful (HF divides by the FIRST epoch's length)
     on_epoch_end     gather the records, update the state, repartition, log, stop if nothing is left to train
@@ -26,6 +27,7 @@ from .config import GEKOConfig
 from .contract import (check_private_methods, check_train_dataset, check_transformers_version,
                        refuse_unsupported_trainer)
 from .mixin import GEKOMixin, geko_class_for
+from .ranks import check_same_plan
 from .report import format_report
 from .run import TrainerRun
 from .schedule import retarget
@@ -153,6 +155,7 @@ class GEKOCallback(TrainerCallback):
             )
         epoch = tracker.epoch
         run.sampler.set_epoch(epoch)  # also on resume, where HF's skip wrapper hides set_epoch
+        check_same_plan(tracker.plan(epoch), epoch, trainer.accelerator)  # a collective on N processes
         planned = len(tracker.plan(epoch))
         run.steps_this_epoch = planned // tracker.unit
         if not run.in_epoch:  # (in_epoch is already True when resuming mid-epoch: keep the saved start)

@@ -28,6 +28,7 @@ import torch
 
 from .checkpoint import load_geko_state, save_geko_state
 from .config import GEKOConfig
+from .ranks import check_same_plan, global_step_order
 from .sampler import GEKOSampler
 from .tracker import GEKOTracker
 
@@ -52,24 +53,27 @@ class StatsBuffer:
         loss = stats.loss.detach().float()
         margin = stats.margin  # None (user hooks): NaN, and the state derives it from correct and confidence
         margin = torch.full_like(loss, float("nan")) if margin is None else margin.detach().float()
-        self.parts.append((ids.detach().long(), loss, stats.correct.detach(), stats.confidence.detach().float(),
-                           stats.tokens.detach().long(), margin))
+        ids = ids.detach().long()
+        self.parts.append((ids, loss, stats.correct.detach(), stats.confidence.detach().float(),
+                           stats.tokens.detach().long(), margin, torch.full_like(ids, self.batches)))
         self.batches += 1
         if len(self.parts) > self.consolidate_every:
             self.parts = [tuple(torch.cat(c) for c in zip(*self.parts))]  # device-side, no sync
 
     def drain(self, accelerator=None):
-        """Concatenate (and gather across ranks) -> numpy arrays; empties the buffer."""
+        """Concatenate (and gather across ranks) -> numpy arrays in global step order; empties the buffer."""
         if not self.parts:
             empty = np.zeros(0)
             out = (empty.astype(np.int64), empty, empty.astype(bool), empty, empty.astype(np.int64), empty)
         else:
             cols = [torch.cat(c) for c in zip(*self.parts)]
-            if accelerator is not None and accelerator.num_processes > 1:
+            world = accelerator.num_processes if accelerator is not None else 1
+            if world > 1:
                 # ids as int64, values as float32, gathered separately (gather_for_metrics would truncate)
                 cols = [accelerator.gather(c if c.dtype != torch.bool else c.to(torch.uint8)) for c in cols]
-            out = tuple(c.cpu().numpy() for c in cols)
-            out = (out[0], out[1], out[2].astype(bool), *out[3:])
+            out = [c.cpu().numpy() for c in cols]
+            out[2] = out[2].astype(bool)
+            out = tuple(out[:-1]) if world == 1 else global_step_order(out[:-1], out[-1], world)
         # Batches counted in GLOBAL micro-batches (one per step of every rank's loader), the unit of the full-data
         # reference (ceil(samples / global micro-batch)): ranks run the same number of steps.
         batches = self.batches
@@ -175,7 +179,10 @@ class GEKOLoop:
         self.pending = []
         epoch = self.epoch
         self.tracker.record(ids, loss, correct, conf, tokens, batches, margin=margin)
-        return self.tracker.end_epoch(epoch, passes=len(ids), batches=batches, tokens=int(tokens.sum()))
+        row = self.tracker.end_epoch(epoch, passes=len(ids), batches=batches, tokens=int(tokens.sum()))
+        if self.epoch < self.num_epochs:
+            check_same_plan(self.plan(), self.epoch, accelerator)  # the next epoch's, on every rank
+        return row
 
     def report(self) -> dict:
         """Passes, model calls and tokens trained against the same run on full data (see GEKOTracker)."""
@@ -195,9 +202,13 @@ class GEKOLoop:
             **extra,
         }
 
-    def save(self, folder: str, accelerator=None, is_main_process: bool = True, **extra) -> None:
-        """Write `folder/geko_state.npz` atomically (every rank must call it: the records are gathered first)."""
-        self.flush(accelerator)
+    def save(self, folder: str, accelerator=None, is_main_process: bool = True, gather: bool = True,
+             **extra) -> None:
+        """Write `folder/geko_state.npz` atomically. On N processes every rank must call it (the records are
+        gathered first), unless `gather=False`: then no collective runs (a save called on the main process only)
+        and the file holds the records up to the last gather (the last checkpoint or epoch end)."""
+        if gather or accelerator is None or accelerator.num_processes <= 1:
+            self.flush(accelerator)
         if is_main_process:
             save_geko_state(folder, self.state_payload(**extra))
 

@@ -82,8 +82,11 @@ class GEKOMixin:
 
     def save_model(self, output_dir=None, _internal_call=False):
         super().save_model(output_dir, _internal_call)
-        # Inside _save_checkpoint this runs before trainer_state.json is written (the completeness marker).
-        self._geko_run.save(output_dir or self.args.output_dir, self.accelerator, self.args.should_save)
+        # Inside _save_checkpoint this runs before trainer_state.json is written (the completeness marker). Only
+        # HF's own checkpoint saves (_internal_call, on every rank) gather this epoch's records across ranks: a user's
+        # save_model() may run on rank 0 only (as the stock Trainer allows under DDP) and must not wait for the others.
+        self._geko_run.save(output_dir or self.args.output_dir, self.accelerator, self.args.should_save,
+                            gather=_internal_call)
 
     def set_initial_training_values(self, args, dataloader):
         # Private (the run's length, computed once from the first epoch); signature and result checked by contract.py.

@@ -92,11 +92,12 @@ class TrainerRun:
         return self.loop.weights(ids)
 
     # -- persistence: the loop writes the file, the run adds HF's position ----------------------------------
-    def save(self, folder: str, accelerator, is_main_process: bool) -> None:
+    def save(self, folder: str, accelerator, is_main_process: bool, gather: bool = True) -> None:
+        """Every rank takes part in the gather and only the main process writes; `gather=False` (a save_model call
+        of the user's, maybe on one rank only) runs no collective (see GEKOLoop.save)."""
         if self.loop is None:
             return
-        # every rank takes part in the gather; only the main process writes
-        self.loop.save(folder, accelerator, is_main_process=is_main_process, **self._position())
+        self.loop.save(folder, accelerator, is_main_process=is_main_process, gather=gather, **self._position())
 
     def state_payload(self) -> dict:
         return self.loop.state_payload(**self._position())
