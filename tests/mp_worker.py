@@ -69,7 +69,8 @@ class Spy(TrainerCallback):
 
 
 def train(out, batch: int, resume: str | None = None, save_steps: int | None = None,
-          rank0_save_step: int | None = None, reverse_plan_rank: int | None = None) -> dict:
+          rank0_save_step: int | None = None, reverse_plan_rank: int | None = None, args: dict | None = None) -> dict:
+    """`args`: more TrainingArguments (an engine: fsdp=..., deepspeed=..., use_cpu=False on a GPU)."""
     if reverse_plan_rank is not None and int(os.environ.get("RANK", 0)) == reverse_plan_rank:
         from geko_hf.tracker import GEKOTracker
 
@@ -77,16 +78,18 @@ def train(out, batch: int, resume: str | None = None, save_steps: int | None = N
         GEKOTracker.make_plan = lambda self, epoch: make_plan(self, epoch)[::-1].copy()  # this rank plans apart
     rows = RowStatistics()
     saving = dict(save_strategy="steps", save_steps=save_steps) if save_steps else {}
-    args = make_args(Path(out), num_train_epochs=EPOCHS, per_device_train_batch_size=batch, **saving)
-    args.output_dir = str(out)
-    trainer = GEKOTrainer(model=tiny_gpt2(), args=args, train_dataset=toy_lm_dataset(n=ROWS, random_every=4),
+    training_args = make_args(Path(out), num_train_epochs=EPOCHS, per_device_train_batch_size=batch,
+                              **{**saving, **(args or {})})
+    training_args.output_dir = str(out)
+    trainer = GEKOTrainer(model=tiny_gpt2(), args=training_args, train_dataset=toy_lm_dataset(n=ROWS, random_every=4),
                           callbacks=[rows], geko_config=GEKOConfig(**CONFIG), **rows.hooks())
     spy = Spy(trainer, rank0_save_step, os.path.join(out, "rank0_save"))
     trainer.add_callback(spy)
     trainer.train(resume_from_checkpoint=resume)
     tracker = trainer._geko_callback.tracker
     return {"digest": state_digest(tracker), "history": tracker.history, "seen": spy.seen, "records": spy.records,
-            "plans": {str(e): p for e, p in spy.plans.items()}, "global_step": trainer.state.global_step}
+            "plans": {str(e): p for e, p in spy.plans.items()}, "global_step": trainer.state.global_step,
+            "engine": type(trainer.model_wrapped).__name__, "distributed_type": str(trainer.accelerator.distributed_type)}
 
 
 if __name__ == "__main__":

@@ -140,7 +140,9 @@ class GEKOCallback(TrainerCallback):
                 "lr_scheduler_type of TrainingArguments builds, are stretched). It keeps counting toward the full-data "
                 "run's length, so when GEKO's epochs shrink the run ends before the schedule does and the LR never "
                 "reaches its end value. Use a TrainingArguments lr_scheduler_type (or a LambdaLR) for a schedule "
-                "that ends with the run.", type(scheduler).__name__)
+                "that ends with the run%s.", type(scheduler).__name__,
+                " (with DeepSpeed: remove `scheduler` from the DeepSpeed config, and HF builds one)"
+                if getattr(args, "deepspeed", None) else "")
         self.run.begin_train()
         if state.is_world_process_zero and self.config.log_bucket_stats and self.banner:
             print(run_banner(args, self.trainer.model, self.tracker), flush=True)
