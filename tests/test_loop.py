@@ -106,7 +106,7 @@ class _TwoRankGather:
     num_processes = 2
 
     def __init__(self, other_buffer):
-        self.other = [torch.cat(c) for c in zip(*other_buffer.parts)]
+        self.other = [torch.cat(c) for c in zip(*other_buffer.parts)] + [torch.cat(other_buffer.positions)]
 
     def gather(self, column):
         theirs = self.other.pop(0)

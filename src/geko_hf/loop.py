@@ -46,7 +46,8 @@ class StatsBuffer:
         self.clear()
 
     def clear(self):
-        self.parts: list[tuple] = []
+        self.parts: list[tuple] = []  # (ids, loss, correct, confidence, tokens, margin) of one or more batches
+        self.positions: list = []  # per part: each record's micro-batch index on this rank (see ranks.py)
         self.batches = 0
 
     def add(self, ids, stats):
@@ -55,10 +56,12 @@ class StatsBuffer:
         margin = torch.full_like(loss, float("nan")) if margin is None else margin.detach().float()
         ids = ids.detach().long()
         self.parts.append((ids, loss, stats.correct.detach(), stats.confidence.detach().float(),
-                           stats.tokens.detach().long(), margin, torch.full_like(ids, self.batches)))
+                           stats.tokens.detach().long(), margin))
+        self.positions.append(torch.full_like(ids, self.batches))
         self.batches += 1
-        if len(self.parts) > self.consolidate_every:
-            self.parts = [tuple(torch.cat(c) for c in zip(*self.parts))]  # device-side, no sync
+        if len(self.parts) > self.consolidate_every:  # device-side, no sync
+            self.parts = [tuple(torch.cat(c) for c in zip(*self.parts))]
+            self.positions = [torch.cat(self.positions)]
 
     def drain(self, accelerator=None):
         """Concatenate (and gather across ranks) -> numpy arrays in global step order; empties the buffer."""
@@ -66,7 +69,7 @@ class StatsBuffer:
             empty = np.zeros(0)
             out = (empty.astype(np.int64), empty, empty.astype(bool), empty, empty.astype(np.int64), empty)
         else:
-            cols = [torch.cat(c) for c in zip(*self.parts)]
+            cols = [torch.cat(c) for c in zip(*self.parts)] + [torch.cat(self.positions)]
             world = accelerator.num_processes if accelerator is not None else 1
             if world > 1:
                 # ids as int64, values as float32, gathered separately (gather_for_metrics would truncate)
