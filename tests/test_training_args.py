@@ -43,6 +43,8 @@ def _non_default(f: dataclasses.Field):
         return [value], value
     if f.name == "stratify_by":
         return ["label"], "label"
+    if f.name == "target_budget":
+        return ["0.6"], 0.6
     raise AssertionError(f"no non-default CLI value for new GEKOConfig field {f.name!r} ({hint}); add one here")
 
 

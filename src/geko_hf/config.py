@@ -178,6 +178,16 @@ class GEKOConfig:
         ),
     )
 
+    target_budget: float | None = field(
+        default=None,
+        metadata=_help(
+            "geko_hf. Share of the full-data sample passes to spend each epoch (0.6 = 60 percent: every epoch plans "
+            "round(0.6 x samples) passes, rounded up to whole optimizer steps). The bucket weights decide who gets "
+            "them (a sample at most ceil(its weight / FOCUS's) passes); passes the unmastered samples cannot use "
+            "re-check FREEZE samples. LIGHT thinning and its 1/rate weights are off (the budget sets every rate); "
+            "full-data epochs (final_full_share) are exempt. None = the plan's length follows the buckets. Range (0, 1]."
+        ),
+    )
     stratify_by: str | None = field(
         default=None,
         metadata=_help(
@@ -239,6 +249,8 @@ class GEKOConfig:
                              "train every epoch on full data; use the stock Trainer for that.")
         _check_int("mastery_streak", self.mastery_streak, minimum=1)
         _check_int("stuck_after", self.stuck_after, minimum=0)
+        if self.target_budget is not None:
+            _check_range("target_budget", self.target_budget, 0.0, 1.0, low_open=True)
         if self.epoch_budget not in BUDGET_MODES:
             raise ValueError(f"`epoch_budget` must be one of {BUDGET_MODES}, got {self.epoch_budget!r}.")
         if self.q_value_mode not in Q_VALUE_MODES:

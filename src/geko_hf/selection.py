@@ -29,7 +29,7 @@ def sample_weights(buckets, pruned, times_seen, weights, max_times_seen) -> np.n
 
 def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: int, epoch: int,
                unit: int = 1, budget_mode: str = "active", light_rate: float = 1.0, stuck=None,
-               stuck_rate: float = 0.0, recheck_rate: float = 0.0, groups=None) -> np.ndarray:
+               stuck_rate: float = 0.0, recheck_rate: float = 0.0, groups=None, target=None) -> np.ndarray:
     """Sample ids to train on this epoch, in order; its length is a multiple of `unit`.
 
     Deterministic in (seed, epoch, state): a private generator seeded by (seed, epoch), no global RNG.
@@ -40,6 +40,8 @@ def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: in
     `recheck_rate` of the FREEZE samples, get one pass each ("probes", gradient weight 1).
     `groups` (int per sample, e.g. the label): every rate-based draw is stratified by it, so each group keeps
     its share within one sample (a Bernoulli draw can starve a small class).
+    `target` (passes): the epoch's length is set, not derived from the buckets (see `fill_target`; LIGHT thinning
+    is then off: pass light_rate=1).
     """
     buckets = np.asarray(buckets)
     pruned = np.asarray(pruned, dtype=bool)
@@ -57,16 +59,58 @@ def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: in
     w *= trainable
     if trainable.any() and w.sum() == 0:
         w = trainable.astype(np.float64)  # e.g. only LIGHT left at PEAK (weight 0): keep training, uniformly
-    budget = _budget(budget_mode, np.bincount(buckets[trainable], minlength=4), weights)
-    if budget == 0 and not probes.any():
-        return np.zeros(0, dtype=np.int64)
-    counts = _systematic_counts(w, budget, rng) if budget else np.zeros(len(buckets), dtype=np.int32)
-    counts = np.minimum(counts + probes, remaining)
+    if target is not None:
+        counts = fill_target(int(target), buckets, trainable, remaining, probes, weights, rng)
+    else:
+        budget = _budget(budget_mode, np.bincount(buckets[trainable], minlength=4), weights)
+        if budget == 0 and not probes.any():
+            return np.zeros(0, dtype=np.int64)
+        counts = _systematic_counts(w, budget, rng) if budget else np.zeros(len(buckets), dtype=np.int32)
+        counts = np.minimum(counts + probes, remaining)
     trainable |= probes > 0
     plan = np.repeat(np.arange(len(buckets), dtype=np.int32), counts)
     rng.shuffle(plan)  # int32: the shuffle's random accesses touch half the memory
     plan = plan.astype(np.int64)
     return _fit_to_unit(plan, trainable, remaining, counts, unit, rng)
+
+
+def fill_target(target: int, buckets, trainable, remaining, probes, weights, rng) -> np.ndarray:
+    """Per-sample passes summing to `target` (GEKOConfig.target_budget): probes first, then the trainable samples
+    by bucket weight, each at most ceil(its weight / FOCUS's) passes (and its remaining max_times_seen), then, if
+    they cannot use the rest, one re-check each for FREEZE samples drawn uniformly. Short only when no live
+    sample is left to fill it."""
+    counts = np.minimum(probes, remaining).astype(np.int32)
+    left = max(target - int(counts.sum()), 0)
+    table = _weight_table(weights)
+    ref = table[FOCUS] if table[FOCUS] > 0 else table.max()
+    cap_table = np.ceil(table / ref).astype(np.int64)  # HARD at 2.5x FOCUS: at most 3 passes, FOCUS and LIGHT 1
+    cap = np.where(trainable, np.minimum(cap_table[buckets], remaining), 0)
+    per_pass = np.where(cap > 0, table[buckets], 0.0)
+    if left and per_pass.sum() > 0:
+        expected = _water_fill(per_pass, cap, min(left, int(cap.sum())))
+        counts += np.minimum(_systematic_counts(expected, int(round(expected.sum())), rng), cap).astype(np.int32)
+    left = max(target - int(counts.sum()), 0)
+    spare = np.flatnonzero((buckets == FREEZE) & (remaining > counts) & (counts == 0) & (remaining > 0))
+    if left and len(spare):
+        counts[rng.choice(spare, size=min(left, len(spare)), replace=False)] += 1
+    return counts
+
+
+def _water_fill(weights, cap, total: int) -> np.ndarray:
+    """Expected passes proportional to `weights`, none above its `cap`, summing to `total` (<= cap.sum()): the
+    scale s with sum(min(s w, cap)) = total, found over the breakpoints cap / w (few distinct: one per bucket)."""
+    active = weights > 0
+    ratio = np.full(len(weights), np.inf)
+    ratio[active] = cap[active] / weights[active]
+    for s_break in np.unique(ratio[active]):  # increasing: the first breakpoint that reaches the total
+        if np.minimum(s_break * weights, cap).sum() >= total:
+            break
+    clipped = active & (ratio < s_break)  # at their cap below this breakpoint
+    free = active & ~clipped
+    rest = total - cap[clipped].sum()
+    scale = rest / weights[free].sum() if free.any() else 0.0
+    out = np.where(clipped, cap, np.where(free, np.minimum(scale * weights, cap), 0.0)).astype(np.float64)
+    return out
 
 
 def draw(mask, rate: float, rng, groups=None) -> np.ndarray:
@@ -106,7 +150,7 @@ def _trainable(buckets, pruned, remaining):
 
 def planned_length(buckets, pruned, times_seen, weights, max_times_seen, *, unit: int = 1,
                    budget_mode: str = "active", light_rate: float = 1.0, stuck=None, stuck_rate: float = 0.0,
-                   recheck_rate: float = 0.0) -> int:
+                   recheck_rate: float = 0.0, target=None) -> int:
     """How long plan_epoch's plan would be for this state and these weights (without drawing it); with
     rates < 1 its expectation (those draws are random)."""
     buckets = np.asarray(buckets)
@@ -119,6 +163,12 @@ def planned_length(buckets, pruned, times_seen, weights, max_times_seen, *, unit
         probes += stuck_rate * np.count_nonzero(stuck)
         trainable &= ~stuck
     per_bucket = np.bincount(buckets[trainable], minlength=4).astype(np.float64)
+    if target is not None:  # the target, unless even every live sample at its cap cannot fill it
+        table = _weight_table(weights)
+        cap = np.ceil(table / (table[FOCUS] if table[FOCUS] > 0 else table.max()))
+        frozen = np.count_nonzero(~pruned & (remaining > 0) & (buckets == FREEZE))
+        budget = int(min(int(target), per_bucket @ cap + frozen + round(probes)))
+        return -(-budget // unit) * unit
     per_bucket[LIGHT] *= light_rate
     budget = _budget(budget_mode, per_bucket, weights) + int(round(probes))
     return -(-budget // unit) * unit  # plans are rounded UP to whole optimizer steps (see _fit_to_unit)

@@ -93,6 +93,9 @@ class GEKOTracker:
         if self.full_data_epoch(epoch):
             args.update(buckets=np.full(self.num_samples, FOCUS, dtype=np.uint8), budget_mode="active",
                         light_rate=1.0, stuck=None, recheck_rate=0.0)
+        elif cfg.target_budget is not None:  # the budget sets the epoch's length and, through it, every rate
+            target = int(round(cfg.target_budget * self.num_samples))
+            args.update(target=-(-target // self.unit) * self.unit, light_rate=1.0)
         return args
 
     def make_plan(self, epoch: int) -> np.ndarray:
@@ -112,7 +115,7 @@ class GEKOTracker:
         keeps the epoch's expected gradient that of all of them. Buckets do not move within an epoch, so the
         bucket a sample was drawn from is its bucket now. (Baselines in benchmarks/ replace this.)"""
         rate = self.config.light_sample_rate
-        if rate >= 1.0 or self.full_data_epoch(self.epoch):
+        if rate >= 1.0 or self.full_data_epoch(self.epoch) or self.config.target_budget is not None:
             return None
         light = self.state.bucket == LIGHT
         return np.where(light, np.float32(1.0 / rate), np.float32(1.0)) if light.any() else None
