@@ -11,6 +11,14 @@ def test_banner_states_the_freeze_rule_in_use():
     assert freeze_rule(GEKO_V2) == "freeze at margin > 0.5, 2 correct in a row, stuck after 2 wrong"
 
 
+def test_banner_states_what_an_epoch_spends():
+    from geko_hf.banner import _spend
+
+    assert _spend(GEKOConfig()) == ", LIGHT rate 0.5"
+    assert _spend(GEKOConfig(light_sample_rate=1.0)) == ""
+    assert _spend(GEKOConfig(target_budget=0.6)) == ", budget 60% of the full-data passes an epoch"
+
+
 def test_python_api_prints_banner_and_summary_once_and_log_bucket_stats_silences_them(tmp_path, capsys):
     from hf_helpers import make_args, tiny_gpt2, toy_lm_dataset
 

@@ -30,9 +30,15 @@ def run_banner(args, model, tracker) -> str:
         ("Warmup", f"{args.warmup_steps:g} of the steps (ratio)" if 0 < args.warmup_steps < 1
                    else f"{args.warmup_steps:g} steps"),
         ("Curriculum", "ON (mountain)" if cfg.use_curriculum else "OFF"),
-        ("GEKO", freeze_rule(cfg) + (f", LIGHT rate {cfg.light_sample_rate:g}" if cfg.light_sample_rate < 1 else "")),
+        ("GEKO", freeze_rule(cfg) + _spend(cfg)),
     ]
     return "\n".join([BAR, "  GEKO training", BAR] + [f"  {k:<19}: {v}" for k, v in rows] + [BAR])
+
+
+def _spend(cfg) -> str:
+    if cfg.target_budget is not None:  # LIGHT thinning is off under a target
+        return f", budget {100 * cfg.target_budget:g}% of the full-data passes an epoch"
+    return f", LIGHT rate {cfg.light_sample_rate:g}" if cfg.light_sample_rate < 1 else ""
 
 
 def _optim(args) -> str:
