@@ -55,6 +55,11 @@ CONFIGS = {
     "geko_weighted": GEKOConfig(epoch_budget="weighted", use_curriculum=True),
     "geko_seed": get_preset("seed"),  # gekolib's constants, literally, on geko_hf's machinery
     "geko_v2": get_preset("v2"),  # margin mastery + streak, stuck samples drawn rarely, re-checks, final full epoch
+    # exactly 60% of the full-data passes every epoch (target_budget), against curve_0.6 and random_b60
+    "geko_b60": GEKOConfig(target_budget=0.6),
+    # ... with the confidently wrong (HARD) samples left out: on noisy labels mostly flipped ones (Swayamdipta et
+    # al. 2020, "hard-to-learn"; Han et al. 2018, co-teaching's small-loss selection)
+    "geko_b60_nohard": GEKOConfig(target_budget=0.6, bucket_weights=[0.0, 1.0, 1.0]),
     "aggressive": get_preset("aggressive"), "balanced": get_preset("balanced"),
     "conservative": get_preset("conservative"),
 }
@@ -66,8 +71,17 @@ def config_for(arm: str) -> GEKOConfig:
     cfg = CONFIGS.get(name, GEKOConfig())
     changes = dict(kv.split("=") for kv in overrides.split(",") if kv)
     def parse(field, text):
-        kind = type(getattr(cfg, field))
-        return text.lower() in ("1", "true", "yes") if kind is bool else kind(text)
+        current = getattr(cfg, field)
+        if isinstance(current, bool):
+            return text.lower() in ("1", "true", "yes")
+        if isinstance(current, list):  # bucket_weights=0/1/1
+            return [float(x) for x in text.split("/")]
+        if current is None:  # an optional number (target_budget) or name (stratify_by)
+            try:
+                return float(text)
+            except ValueError:
+                return text
+        return type(current)(text)
 
     return cfg.replace(**{f: parse(f, v) for f, v in changes.items()})
 

@@ -27,6 +27,9 @@ Arms (same model, data, batch, LR and warmup; compute COUNTED by savings.Meter's
   geko_v2                 GEKOTrainer, preset "v2" (margin mastery with a streak, stuck samples drawn at 0.1,
                           frozen ones re-checked at 0.1, InfoBatch's full-data final phase)
   random_v2               a fresh random subset each epoch, of geko_v2's per-epoch size
+  geko_b60, random_b60    GEKO with target_budget=0.6 (exactly 60% of the passes every epoch: compare with
+                          curve_0.6), and a random subset of the same size; not in the default arms (--arms)
+  geko_b60_nohard         geko_b60 with bucket weights 0 1 1: confidently wrong samples are not trained
 The non-stock arms train through savings.run_arm (GEKO's sampler; its LR schedule is stretched so that it too
 decays fully at the run's real end).
 
@@ -96,7 +99,8 @@ NOISE_SEED = 0  # which training labels are flipped
 CURVE = [0.4, 0.6, 0.8, 1.0]  # stock runs at these shares of the full run's epochs
 CURVES = {"minilm_long": [0.2, *CURVE]}  # selection saves most here: a curve point under the arms' passes
 SHORT_ARMS = ["geko", "random", "infobatch", "infobatch_budget", "gekolib", "geko_seed", "geko_v2", "random_v2"]
-BUDGET_FROM = {"random": "geko", "infobatch_budget": "geko", "random_v2": "geko_v2"}  # arm -> whose per-epoch passes
+BUDGET_FROM = {"random": "geko", "infobatch_budget": "geko", "random_v2": "geko_v2",  # arm -> whose per-epoch passes
+               "random_b60": "geko_b60"}
 ARMS = {"minilm": SHORT_ARMS, "minilm_noisy": SHORT_ARMS,
         "minilm_long": ["geko", "random", "infobatch", "infobatch_budget", "geko_v2", "random_v2"]}
 SEEDS = [0, 1, 2]  # head init and data order
@@ -178,7 +182,7 @@ def run_one(workload, c, arm, seed, noisy, budget):
         kw.update(tracker=InfoBatchPaperTracker)
     elif arm == "infobatch_budget":
         kw.update(tracker=with_budget(InfoBatchTracker, budget))
-    elif arm == "random_v2":
+    elif arm in ("random_v2", "random_b60"):
         kw.update(tracker=with_budget(RandomTracker, budget))
     t0, cpu0 = time.perf_counter(), time.process_time()
     out = run_arm(workload, arm, seed, budget=budget, **kw)  # random: savings' RandomTracker at `budget`
