@@ -16,7 +16,8 @@ callback itself uses, so both paths share one plan, one state, one checkpoint fo
 
 Records stay on the device until `end_epoch` (one concatenation every few hundred batches, no per-step sync);
 with accelerate pass `accelerator=` to `end_epoch` / `save` so records are gathered across ranks (ids as int64,
-values as float32: `gather_for_metrics` would drop real samples under gradient accumulation).
+values as float32: `gather_for_metrics` would drop real samples under gradient accumulation), put back in training
+order, and the next epoch's plan is checked equal on every rank (see ranks.py).
 """
 
 from __future__ import annotations
