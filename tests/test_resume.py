@@ -181,3 +181,17 @@ def test_sigkill_during_saves_then_resume(tmp_path):
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "FINISHED" in done.stdout
+
+
+def test_sampler_start_at_offsets_only_its_epoch():
+    from geko_hf import GEKOConfig
+    from geko_hf.sampler import GEKOSampler
+    from geko_hf.tracker import GEKOTracker
+
+    tracker = GEKOTracker(40, GEKOConfig(), seed=0, num_epochs=3, unit=4, batch_size=4)
+    sampler = GEKOSampler(tracker, epoch=0)
+    full = list(sampler)
+    sampler.start_at(0, 12)
+    assert list(sampler) == full[12:] and len(sampler) == 28
+    sampler.set_epoch(1)
+    assert list(sampler) == tracker.plan(1).tolist()  # the next epoch starts at its beginning
