@@ -48,6 +48,13 @@ class BudgetTracker(GEKOTracker):
     def epoch_budget(self, epoch):
         return self.budget[epoch] if epoch < len(self.budget) else 0
 
+    def projected_length(self, epoch):
+        # The budget is known in advance, so the LR schedule is stretched onto the run's real length, as the stock
+        # curve's is. (Inherited, GEKO's projection from today's buckets assumed ~every sample in each later epoch:
+        # the schedule decayed too slowly until the last epoch, so the arm differed from the others in its LR.)
+        budget = self.epoch_budget(epoch)
+        return budget - budget % self.unit
+
 
 def with_budget(cls, budget):
     return type(cls.__name__, (cls,), {"budget": list(budget)})
