@@ -109,7 +109,7 @@ def write(runs, meta):
              f"{cell([r['flagged_precision'] for r in runs])} precision, "
              f"{np.mean([r['flagged'] for r in runs]):.0f} flagged |"]
     for arm, by_seed in geko_rows().items():
-        lines.append(f"| GEKO suspects (`{arm}` run, in-sample, no extra compute) | "
+        lines.append(f"| GEKO's suspect ranking from the `{arm}` run's records (in-sample, no extra compute) | "
                      f"{cell([by_seed.get(s) for s in seeds] or list(by_seed.values()))} | - |")
     lines += ["", f"Chance: {0.3:.2f} (30% of the labels flipped). cleanlab's fold models reach "
               f"{cell([r['oos_accuracy_vs_given'] for r in runs])} agreement with the given (noisy) labels "
