@@ -106,7 +106,9 @@ class _TwoRankGather:
     num_processes = 2
 
     def __init__(self, other_buffer):
-        self.other = [torch.cat(c) for c in zip(*other_buffer.parts)] + [torch.cat(other_buffer.positions)]
+        sizes = torch.tensor(other_buffer.sizes)
+        self.other = [torch.cat(c) for c in zip(*other_buffer.parts)] + [
+            torch.repeat_interleave(torch.arange(len(sizes)), sizes)]  # its records' micro-batch indices
 
     def gather(self, column):
         theirs = self.other.pop(0)

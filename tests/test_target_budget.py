@@ -90,3 +90,13 @@ def test_a_trainer_run_spends_exactly_the_target(tmp_path, one_thread):
     report = trainer.get_efficiency_report()
     assert [row["sample_passes"] for row in report["history"]] == [32, 32, 32]
     assert report["sample_passes_saved"] == 0.5 and trainer.state.global_step == 12
+
+
+def test_pruned_samples_never_fill_the_budget():
+    """Passes the unmastered samples cannot use re-check FREEZE samples, but never pruned ones."""
+    state = _state(2, 0.9)
+    frozen = np.flatnonzero(state["buckets"] == FREEZE)
+    state["pruned"][frozen[: len(frozen) // 2]] = True
+    plan = _plan(state, (1, 1, 1), target=-(-900 // UNIT) * UNIT)
+    assert not np.isin(plan, np.flatnonzero(state["pruned"])).any()
+    assert np.isin(plan, frozen).any()  # the other frozen samples did fill it

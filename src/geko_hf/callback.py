@@ -27,7 +27,6 @@ from .config import GEKOConfig
 from .contract import (check_private_methods, check_train_dataset, check_transformers_version,
                        refuse_unsupported_trainer)
 from .mixin import GEKOMixin, geko_class_for
-from .ranks import check_same_plan
 from .report import format_report
 from .run import TrainerRun
 from .schedule import retarget
@@ -157,7 +156,7 @@ class GEKOCallback(TrainerCallback):
             )
         epoch = tracker.epoch
         run.sampler.set_epoch(epoch)  # also on resume, where HF's skip wrapper hides set_epoch
-        check_same_plan(tracker.plan(epoch), epoch, trainer.accelerator)  # a collective on N processes
+        self.loop.check_plan(trainer.accelerator)  # a collective on N processes (skipped if end_epoch did it)
         planned = len(tracker.plan(epoch))
         run.steps_this_epoch = planned // tracker.unit
         if not run.in_epoch:  # (in_epoch is already True when resuming mid-epoch: keep the saved start)

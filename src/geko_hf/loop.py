@@ -48,8 +48,11 @@ class StatsBuffer:
 
     def clear(self):
         self.parts: list[tuple] = []  # (ids, loss, correct, confidence, tokens, margin) of one or more batches
-        self.positions: list = []  # per part: each record's micro-batch index on this rank (see ranks.py)
-        self.batches = 0
+        self.sizes: list[int] = []  # records per micro-batch, in order (host ints: the order across ranks, ranks.py)
+
+    @property
+    def batches(self) -> int:
+        return len(self.sizes)
 
     def add(self, ids, stats):
         loss = stats.loss.detach().float()
@@ -58,11 +61,9 @@ class StatsBuffer:
         ids = ids.detach().long()
         self.parts.append((ids, loss, stats.correct.detach(), stats.confidence.detach().float(),
                            stats.tokens.detach().long(), margin))
-        self.positions.append(torch.full_like(ids, self.batches))
-        self.batches += 1
+        self.sizes.append(int(ids.shape[0]))  # a shape: no host sync
         if len(self.parts) > self.consolidate_every:  # device-side, no sync
             self.parts = [tuple(torch.cat(c) for c in zip(*self.parts))]
-            self.positions = [torch.cat(self.positions)]
 
     def drain(self, accelerator=None):
         """Concatenate (and gather across ranks) -> numpy arrays in global step order; empties the buffer."""
@@ -70,14 +71,17 @@ class StatsBuffer:
             empty = np.zeros(0)
             out = (empty.astype(np.int64), empty, empty.astype(bool), empty, empty.astype(np.int64), empty)
         else:
-            cols = [torch.cat(c) for c in zip(*self.parts)] + [torch.cat(self.positions)]
+            cols = [torch.cat(c) for c in zip(*self.parts)]
             world = accelerator.num_processes if accelerator is not None else 1
             if world > 1:
+                # each record's micro-batch index on this rank, to restore the training order after the gather
+                cols.append(torch.repeat_interleave(torch.arange(len(self.sizes)), torch.tensor(self.sizes))
+                            .to(cols[0].device))
                 # ids as int64, values as float32, gathered separately (gather_for_metrics would truncate)
                 cols = [accelerator.gather(c if c.dtype != torch.bool else c.to(torch.uint8)) for c in cols]
             out = [c.cpu().numpy() for c in cols]
             out[2] = out[2].astype(bool)
-            out = tuple(out[:-1]) if world == 1 else global_step_order(out[:-1], out[-1], world)
+            out = tuple(out) if world == 1 else global_step_order(out[:-1], out[-1], world)
         # Batches counted in GLOBAL micro-batches (one per step of every rank's loader), the unit of the full-data
         # reference (ceil(samples / global micro-batch)): ranks run the same number of steps.
         batches = self.batches
@@ -115,6 +119,7 @@ class GEKOLoop:
         self.buffer = buffer if buffer is not None else StatsBuffer()
         self.pending: list[tuple] = []  # records drained at a mid-epoch save, applied at epoch end
         self._weights: tuple | None = None  # (epoch, device, table): this epoch's per-sample gradient weights
+        self._plan_checked: int | None = None  # the epoch whose plan was last compared across ranks
 
     # -- where the run is ----------------------------------------------------------------------------
     @property
@@ -185,8 +190,15 @@ class GEKOLoop:
         self.tracker.record(ids, loss, correct, conf, tokens, batches, margin=margin)
         row = self.tracker.end_epoch(epoch, passes=len(ids), batches=batches, tokens=int(tokens.sum()))
         if self.epoch < self.num_epochs:
-            check_same_plan(self.plan(), self.epoch, accelerator)  # the next epoch's, on every rank
+            self.check_plan(accelerator)  # the next epoch's
         return row
+
+    def check_plan(self, accelerator=None) -> None:
+        """Compare this epoch's plan across ranks (a collective on N processes, once per epoch: every rank makes
+        the same calls, so a repeated call is skipped on all of them alike)."""
+        if self._plan_checked != self.epoch:
+            check_same_plan(self.plan(), self.epoch, accelerator)
+            self._plan_checked = self.epoch
 
     def report(self) -> dict:
         """Passes, model calls and tokens trained against the same run on full data (see GEKOTracker)."""

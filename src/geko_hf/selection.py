@@ -55,13 +55,13 @@ def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: in
         light = trainable & (buckets == LIGHT)
         if light.any():  # no draw without LIGHT samples: epoch 0's plan is the same at any rate
             trainable &= ~light | draw(light, light_rate, rng, groups)
-    w = _weight_table(weights, scaled=True).astype(np.float32)[buckets]
-    w *= trainable
-    if trainable.any() and w.sum() == 0:
-        w = trainable.astype(np.float64)  # e.g. only LIGHT left at PEAK (weight 0): keep training, uniformly
     if target is not None:
-        counts = fill_target(int(target), buckets, trainable, remaining, probes, weights, rng)
+        counts = fill_target(int(target), buckets, trainable, pruned, remaining, probes, weights, rng)
     else:
+        w = _weight_table(weights, scaled=True).astype(np.float32)[buckets]
+        w *= trainable
+        if trainable.any() and w.sum() == 0:
+            w = trainable.astype(np.float64)  # e.g. only LIGHT left at PEAK (weight 0): keep training, uniformly
         budget = _budget(budget_mode, np.bincount(buckets[trainable], minlength=4), weights)
         if budget == 0 and not probes.any():
             return np.zeros(0, dtype=np.int64)
@@ -74,23 +74,27 @@ def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: in
     return _fit_to_unit(plan, trainable, remaining, counts, unit, rng)
 
 
-def fill_target(target: int, buckets, trainable, remaining, probes, weights, rng) -> np.ndarray:
+def _pass_caps(weights) -> np.ndarray:
+    """Most passes a sample may get in a target-budget epoch, per bucket code: ceil(its weight / FOCUS's) (HARD at
+    2.5x FOCUS: 3; FOCUS and LIGHT at or under FOCUS's weight: 1; FREEZE 0)."""
+    table = _weight_table(weights)
+    return np.ceil(table / (table[FOCUS] if table[FOCUS] > 0 else table.max())).astype(np.int64)
+
+
+def fill_target(target: int, buckets, trainable, pruned, remaining, probes, weights, rng) -> np.ndarray:
     """Per-sample passes summing to `target` (GEKOConfig.target_budget): probes first, then the trainable samples
     by bucket weight, each at most ceil(its weight / FOCUS's) passes (and its remaining max_times_seen), then, if
     they cannot use the rest, one re-check each for FREEZE samples drawn uniformly. Short only when no live
     sample is left to fill it."""
     counts = np.minimum(probes, remaining).astype(np.int32)
     left = max(target - int(counts.sum()), 0)
-    table = _weight_table(weights)
-    ref = table[FOCUS] if table[FOCUS] > 0 else table.max()
-    cap_table = np.ceil(table / ref).astype(np.int64)  # HARD at 2.5x FOCUS: at most 3 passes, FOCUS and LIGHT 1
-    cap = np.where(trainable, np.minimum(cap_table[buckets], remaining), 0)
-    per_pass = np.where(cap > 0, table[buckets], 0.0)
+    cap = np.where(trainable, np.minimum(_pass_caps(weights)[buckets], remaining), 0)
+    per_pass = np.where(cap > 0, _weight_table(weights)[buckets], 0.0)
     if left and per_pass.sum() > 0:
         expected = _water_fill(per_pass, cap, min(left, int(cap.sum())))
         counts += np.minimum(_systematic_counts(expected, int(round(expected.sum())), rng), cap).astype(np.int32)
     left = max(target - int(counts.sum()), 0)
-    spare = np.flatnonzero((buckets == FREEZE) & (remaining > counts) & (counts == 0) & (remaining > 0))
+    spare = np.flatnonzero((buckets == FREEZE) & ~pruned & (counts == 0) & (remaining > 0))  # pruned: never
     if left and len(spare):
         counts[rng.choice(spare, size=min(left, len(spare)), replace=False)] += 1
     return counts
@@ -109,8 +113,7 @@ def _water_fill(weights, cap, total: int) -> np.ndarray:
     free = active & ~clipped
     rest = total - cap[clipped].sum()
     scale = rest / weights[free].sum() if free.any() else 0.0
-    out = np.where(clipped, cap, np.where(free, np.minimum(scale * weights, cap), 0.0)).astype(np.float64)
-    return out
+    return np.where(clipped, cap, np.where(free, np.minimum(scale * weights, cap), 0.0)).astype(np.float64)
 
 
 def draw(mask, rate: float, rng, groups=None) -> np.ndarray:
@@ -164,10 +167,8 @@ def planned_length(buckets, pruned, times_seen, weights, max_times_seen, *, unit
         trainable &= ~stuck
     per_bucket = np.bincount(buckets[trainable], minlength=4).astype(np.float64)
     if target is not None:  # the target, unless even every live sample at its cap cannot fill it
-        table = _weight_table(weights)
-        cap = np.ceil(table / (table[FOCUS] if table[FOCUS] > 0 else table.max()))
         frozen = np.count_nonzero(~pruned & (remaining > 0) & (buckets == FREEZE))
-        budget = int(min(int(target), per_bucket @ cap + frozen + round(probes)))
+        budget = int(min(int(target), per_bucket @ _pass_caps(weights) + frozen + round(probes)))
         return -(-budget // unit) * unit
     per_bucket[LIGHT] *= light_rate
     budget = _budget(budget_mode, per_bucket, weights) + int(round(probes))
