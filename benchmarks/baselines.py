@@ -66,6 +66,21 @@ class RandomTracker(BudgetTracker):
         return _cut(perm[: self.epoch_budget(epoch)], self.unit)
 
 
+class StockOrderTracker(BudgetTracker):
+    """The stock Trainer's sample stream (one fresh permutation per pass over the data, back to back) cut into
+    the budget's epochs: a control that differs from a stock curve run only in GEKO's machinery, and from
+    RandomTracker only in the order (every sample once before any sample twice)."""
+
+    def make_plan(self, epoch):
+        start = sum(self.epoch_budget(e) for e in range(epoch))
+        stop = start + self.epoch_budget(epoch)
+        laps = range(start // self.num_samples, -(-stop // self.num_samples))
+        stream = np.concatenate([np.random.default_rng([self.seed, lap, 5]).permutation(self.num_samples)
+                                 for lap in laps])
+        offset = start - laps.start * self.num_samples
+        return _cut(stream[offset: offset + stop - start], self.unit)
+
+
 class InfoBatchTracker(BudgetTracker):
     """Kept well-learned samples train with gradient weight 1/(1-r), through GEKO's own per-sample weighting."""
 

@@ -30,6 +30,10 @@ Arms (same model, data, batch, LR and warmup; compute COUNTED by savings.Meter's
   geko_b60, random_b60    GEKO with target_budget=0.6 (exactly 60% of the passes every epoch: compare with
                           curve_0.6), and a random subset of the same size; not in the default arms (--arms)
   geko_b60_nohard         geko_b60 with bucket weights 0 1 1: confidently wrong samples are not trained
+  stock_order_b60         the stock Trainer's sample stream (permutation after permutation) in geko_b60's epochs,
+                          through GEKO's machinery: a control for random_b60 (order) and for curve_0.6 (machinery)
+  *_idorder               (results only) runs of an arm made before GEKO's fractional rounding drew its subsets in a
+                          random order (it used id order: a fixed id pattern); each run records its code's `rev`
 The non-stock arms train through savings.run_arm (GEKO's sampler; its LR schedule is stretched so that it too
 decays fully at the run's real end).
 
@@ -82,7 +86,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from baselines import InfoBatchPaperTracker, InfoBatchTracker, RandomTracker, with_budget  # noqa: E402
+from baselines import InfoBatchPaperTracker, InfoBatchTracker, RandomTracker, StockOrderTracker, with_budget  # noqa: E402
 from savings import BF16, MINILM, RESULTS, minilm_setup, run_arm  # noqa: E402
 
 from geko_hf.suspects import precision_at_k, suspect_ranking  # noqa: E402
@@ -100,7 +104,7 @@ CURVE = [0.4, 0.6, 0.8, 1.0]  # stock runs at these shares of the full run's epo
 CURVES = {"minilm_long": [0.2, *CURVE]}  # selection saves most here: a curve point under the arms' passes
 SHORT_ARMS = ["geko", "random", "infobatch", "infobatch_budget", "gekolib", "geko_seed", "geko_v2", "random_v2"]
 BUDGET_FROM = {"random": "geko", "infobatch_budget": "geko", "random_v2": "geko_v2",  # arm -> whose per-epoch passes
-               "random_b60": "geko_b60"}
+               "random_b60": "geko_b60", "stock_order_b60": "geko_b60"}
 ARMS = {"minilm": SHORT_ARMS, "minilm_noisy": SHORT_ARMS,
         "minilm_long": ["geko", "random", "infobatch", "infobatch_budget", "geko_v2", "random_v2"]}
 SEEDS = [0, 1, 2]  # head init and data order
@@ -184,11 +188,28 @@ def run_one(workload, c, arm, seed, noisy, budget):
         kw.update(tracker=with_budget(InfoBatchTracker, budget))
     elif arm in ("random_v2", "random_b60"):
         kw.update(tracker=with_budget(RandomTracker, budget))
+    elif arm == "stock_order_b60":
+        kw.update(tracker=with_budget(StockOrderTracker, budget))
     t0, cpu0 = time.perf_counter(), time.process_time()
     out = run_arm(workload, arm, seed, budget=budget, **kw)  # random: savings' RandomTracker at `budget`
     out["wall_seconds"] = time.perf_counter() - t0  # set-up, training and evaluation
     out["cpu_seconds"] = time.process_time() - cpu0  # the same, CPU time of all threads (for estimates)
+    out["rev"] = code_revision()  # results of different algorithm versions must not be mixed up unnoticed
     return out
+
+
+def code_revision():
+    """The git commit the run's code is at ("+modified" when src/ or benchmarks/ differ from it); None outside git."""
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=os.path.dirname(os.path.abspath(__file__)), capture_output=True,
+                              text=True).stdout.strip()
+    try:
+        rev = git("rev-parse", "--short=10", "HEAD")
+        return (rev + "+modified" if git("status", "--porcelain", "--", "../src", ".") else rev) or None
+    except OSError:
+        return None
 
 
 def warm_up(workload, c):

@@ -158,6 +158,31 @@ def test_different_epochs_usually_differ():
     assert not np.array_equal(other_seed, plans[0])
 
 
+@pytest.mark.parametrize("target", [None, 500])
+def test_which_samples_share_a_rounding_is_random_not_their_id_order(target):
+    """Equal weights, half the passes: any half must be possible. Rounding in id order picked a fixed id
+    pattern (rate 1/2: all even or all odd ids, whatever the seed or epoch), so neighbours were never drawn
+    together, every epoch drew one of a handful of subsets, and data stored in order (by class, source or
+    length) would be thinned in lockstep with it."""
+    n = 1000
+    if target is None:  # the default budget (one pass per trainable sample): FOCUS expects 4/3 passes, LIGHT 2/3
+        buckets, weights = np.array([FOCUS, LIGHT] * (n // 2), np.uint8), (2.0, 2.0, 1.0)
+    else:  # half the passes over equal weights: each sample expects 1/2
+        buckets, weights = np.full(n, LIGHT, np.uint8), (1.0, 1.0, 1.0)
+    together, subsets = [], set()
+    for epoch in range(40):
+        plan = plan_epoch(buckets, np.zeros(n, bool), np.zeros(n, np.uint16), weights, 50, seed=0, epoch=epoch,
+                          target=target)
+        chosen = np.bincount(plan, minlength=n) > 0
+        light = np.flatnonzero(buckets == LIGHT)
+        pairs = chosen[light[:-1]] & chosen[light[1:]]  # neighbouring LIGHT ids both drawn
+        together.append(pairs.mean())
+        subsets.add(chosen[light].tobytes())
+    p = chosen[light].mean()  # ~ the per-sample inclusion rate; independent draws pair at ~p^2
+    assert len(subsets) == 40
+    assert abs(np.mean(together) - p * p) < 0.05
+
+
 @FAST
 @given(selection_inputs())
 def test_sample_weights_finite_non_negative(inp):

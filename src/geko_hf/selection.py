@@ -198,18 +198,23 @@ def _budget(mode, per_bucket, weights) -> int:
 def _systematic_counts(weights: np.ndarray, budget: int, rng) -> np.ndarray:
     """Integer counts, each floor or ceil of its expectation (unbiased), summing EXACTLY to the budget.
 
-    Systematic sampling (one random offset) in id order: independent rounding would make the epoch length
-    itself random. The plan is shuffled afterwards, so id order leaks into nothing but which neighbours share
-    a rounding; no permutation is needed here (it was half the planning time at 10 M samples).
+    Systematic sampling (one random offset) over a random order of the samples: independent rounding would make
+    the epoch length itself random. The order must be random: in id order the rounding is a fixed id pattern
+    (equal weights at rate 1/2: all even or all odd ids, whichever the offset picks), so an epoch could draw only
+    a handful of subsets and neighbours never together (Tillé, "Sampling Algorithms", 2006, ch. 7: systematic
+    sampling is unbiased for each unit but its joint inclusions depend on the list order).
     """
-    cum = np.cumsum(weights, dtype=np.float64)  # float64: exact enough over 10 M entries
+    order = rng.permutation(len(weights)).astype(np.int32, copy=False)  # int32: half the memory of the gathers
+    cum = np.cumsum(weights[order], dtype=np.float64)  # float64: exact enough over 10 M entries
     cum *= budget / cum[-1]  # expected counts, accumulated
     cum[-1] = budget  # exact, whatever the float rounding of the sum
     cum += rng.random()
     np.floor(cum, out=cum)
-    counts = np.empty(len(cum), dtype=np.int32)
-    counts[0] = cum[0]  # floor(u) = 0 below the first edge
-    np.subtract(cum[1:], cum[:-1], out=counts[1:], casting="unsafe")
+    drawn = np.empty(len(cum), dtype=np.int32)
+    drawn[0] = cum[0]  # floor(u) = 0 below the first edge
+    np.subtract(cum[1:], cum[:-1], out=drawn[1:], casting="unsafe")
+    counts = np.empty_like(drawn)
+    counts[order] = drawn
     return counts
 
 
