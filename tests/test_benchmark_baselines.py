@@ -6,9 +6,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
 
-from baselines import RandomTracker, with_budget  # noqa: E402
+from baselines import RandomTracker, StockOrderTracker, with_budget  # noqa: E402
 
 from geko_hf import GEKOConfig  # noqa: E402
 
@@ -18,3 +20,14 @@ def test_a_budgeted_baseline_projects_its_own_epoch_lengths():
     tracker = with_budget(RandomTracker, budget)(2000, GEKOConfig(), seed=0, num_epochs=3, unit=32, batch_size=32)
     assert [tracker.projected_length(e) for e in range(3)] == [1216, 992, 640]  # whole optimizer steps
     assert [len(tracker.plan(e)) for e in range(3)] == [1216, 992, 640]
+
+
+def test_the_stock_order_control_trains_every_sample_once_before_any_twice():
+    """stock_order_b60 must be the stock Trainer's stream (permutation after permutation) cut into the budget's
+    epochs, or it controls for nothing."""
+    n, budget = 100, [64, 64, 64]  # 1.92 passes over the data: the 2nd permutation starts inside epoch 1
+    tracker = with_budget(StockOrderTracker, budget)(n, GEKOConfig(), seed=3, num_epochs=3, unit=8, batch_size=8)
+    stream = np.concatenate([tracker.plan(e) for e in range(3)])
+    assert sorted(stream[:n]) == list(range(n))  # the first lap: every sample exactly once
+    assert len(set(stream[n:])) == len(stream) - n  # the second lap: no repeats within it
+    assert [len(tracker.plan(e)) for e in range(3)] == budget
