@@ -60,6 +60,9 @@ CONFIGS = {
     # ... with the confidently wrong (HARD) samples left out: on noisy labels mostly flipped ones (Swayamdipta et
     # al. 2020, "hard-to-learn"; Han et al. 2018, co-teaching's small-loss selection)
     "geko_b60_nohard": GEKOConfig(target_budget=0.6, bucket_weights=[0.0, 1.0, 1.0]),
+    # ... every wrong sample (margin < 0 is HARD) at a quarter of the weight: "stop fitting what it gets wrong"
+    "geko_b60_wrong_quarter": GEKOConfig(target_budget=0.6, mastery="margin", hard_margin=0.0,
+                                         bucket_weights=[0.25, 1.0, 1.0]),
     "aggressive": get_preset("aggressive"), "balanced": get_preset("balanced"),
     "conservative": get_preset("conservative"),
 }

