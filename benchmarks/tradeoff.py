@@ -430,7 +430,8 @@ def run_one(workload, c, arm, seed, noisy, budget, wrong=None):
 
 
 def code_revision():
-    """The git commit the run's code is at ("+modified" when src/ or benchmarks/ differ from it); None outside git."""
+    """The git commit the run's code is at ("+modified" when a .py file of src/ or benchmarks/ differs from it;
+    results files do not count: every run rewrites them); None outside git."""
     import subprocess
 
     def git(*args):
@@ -438,7 +439,7 @@ def code_revision():
                               text=True).stdout.strip()
     try:
         rev = git("rev-parse", "--short=10", "HEAD")
-        return (rev + "+modified" if git("status", "--porcelain", "--", "../src", ".") else rev) or None
+        return (rev + "+modified" if git("status", "--porcelain", "--", "../src/*.py", "*.py") else rev) or None
     except OSError:
         return None
 

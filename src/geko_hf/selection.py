@@ -204,11 +204,18 @@ def _systematic_counts(weights: np.ndarray, budget: int, rng) -> np.ndarray:
     a handful of subsets and neighbours never together (Tillé, "Sampling Algorithms", 2006, ch. 7: systematic
     sampling is unbiased for each unit but its joint inclusions depend on the list order).
     """
-    order = rng.permutation(len(weights)).astype(np.int32, copy=False)  # int32: half the memory of the gathers
+    u = rng.random()
+    live = weights > 0
+    n_live = int(np.count_nonzero(live))
+    w_live = weights[live]
+    if n_live and budget % n_live == 0 and w_live.min() == w_live.max():  # equal shares, whole: nothing to round
+        return live.astype(np.int32) * np.int32(budget // n_live)  # (the default: every trainable sample once)
+    order = np.arange(len(weights), dtype=np.int32)  # int32: half the memory of the gathers below
+    rng.shuffle(order)
     cum = np.cumsum(weights[order], dtype=np.float64)  # float64: exact enough over 10 M entries
     cum *= budget / cum[-1]  # expected counts, accumulated
     cum[-1] = budget  # exact, whatever the float rounding of the sum
-    cum += rng.random()
+    cum += u
     np.floor(cum, out=cum)
     drawn = np.empty(len(cum), dtype=np.int32)
     drawn[0] = cum[0]  # floor(u) = 0 below the first edge
