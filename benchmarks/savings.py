@@ -158,36 +158,48 @@ def smollm_setup(seed):
         rows_eval += [(x, level) for x in items[c["n_per_level"]:]]
 
     def encode(pairs):
-        out = []
-        for x, level in pairs:
-            prompt = tok.apply_chat_template([{"role": "user", "content": x["question"]}], tokenize=False,
-                                             add_generation_prompt=True)
-            p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
-            a_ids = tok(str(x["answer"]), add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-            out.append({"input_ids": p_ids + a_ids, "attention_mask": [1] * (len(p_ids) + len(a_ids)),
-                        "labels": [-100] * len(p_ids) + a_ids, "level": level})
-        return Dataset.from_list(out)
+        return Dataset.from_list([encode_problem(tok, x["question"], str(x["answer"])) for x, _ in pairs])
 
-    train, held = encode(rows_train).remove_columns("level"), encode(rows_eval).remove_columns("level")
+    train, held = encode(rows_train), encode(rows_eval)
     torch.manual_seed(seed)
+
+    def metric(p):  # exact match: every answer token is the teacher-forced argmax (no generation)
+        return {"metric": float(answer_exact(p.predictions, p.label_ids).mean())}
+
+    return model, train, held, pad_collator(tok), metric, c
+
+
+def encode_problem(tok, question, answer, prefill=None):
+    """The chat-templated question, then answer + EOS as the only labelled tokens (loss on the answer only).
+    `prefill` (the family probe only): the assistant's turn starts with it, then " " + answer, no EOS: does the
+    model know the answer once its own answer format is given (the base model opens with "The answer is ...")?"""
+    prompt = tok.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
+                                     add_generation_prompt=True)
+    p_ids = tok(prompt + (prefill or ""), add_special_tokens=False)["input_ids"]
+    a_ids = (tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] if prefill is None
+             else tok(" " + answer, add_special_tokens=False)["input_ids"])  # " 6" -> " ", "6": as in "is 6"
+    return {"input_ids": p_ids + a_ids, "attention_mask": [1] * (len(p_ids) + len(a_ids)),
+            "labels": [-100] * len(p_ids) + a_ids}
+
+
+def pad_collator(tok):
+    """Right padding (causal attention: the real tokens never see the pads), labels padded with -100."""
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
 
     def collate(features):
         width = max(len(f["input_ids"]) for f in features)
-        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        batch = {
-            "input_ids": [f["input_ids"] + [pad] * (width - len(f["input_ids"])) for f in features],
-            "attention_mask": [f["attention_mask"] + [0] * (width - len(f["attention_mask"])) for f in features],
-            "labels": [f["labels"] + [-100] * (width - len(f["labels"])) for f in features],
-        }
-        return {k: torch.tensor(v) for k, v in batch.items()}
+        fill = {"input_ids": pad, "attention_mask": 0, "labels": -100}
+        return {k: torch.tensor([f[k] + [v] * (width - len(f[k])) for f in features]) for k, v in fill.items()}
+    return collate
 
-    def metric(p):  # exact match: every answer token is the teacher-forced argmax (no generation)
-        preds, labels = p.predictions, p.label_ids
-        ok = [(preds[i][labels[i][1:] != -100] == labels[i][1:][labels[i][1:] != -100]).all()
-              for i in range(len(labels))]
-        return {"metric": float(np.mean(ok))}
 
-    return model, train, held, collate, metric, c
+def answer_exact(preds, labels):
+    """Per row: is every answer token the teacher-forced argmax? preds[:, t] is the argmax at position t (it
+    predicts token t + 1: argmax_logits drops the last position); labels -100 outside the answer."""
+    target = np.asarray(labels)[:, 1:]
+    preds = np.asarray(preds)[:, : target.shape[1]]
+    mask = target != -100
+    return np.array([bool((preds[i][mask[i]] == target[i][mask[i]]).all()) for i in range(len(target))])
 
 
 def load_smollm2():

@@ -100,7 +100,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from baselines import InfoBatchPaperTracker, InfoBatchTracker, RandomTracker, StockOrderTracker, with_budget  # noqa: E402
-from savings import BF16, MINILM, RESULTS, load_smollm2, minilm_setup, run_arm  # noqa: E402
+from savings import (BF16, MINILM, RESULTS, answer_exact, encode_problem, load_smollm2, minilm_setup,  # noqa: E402
+                     pad_collator, run_arm)
 
 from geko_hf.suspects import precision_at_k, suspect_ranking  # noqa: E402
 
@@ -282,39 +283,6 @@ def corrupt_answers(train, ids, seed=NOISE_SEED):
     return out
 
 
-def encode_problem(tok, question, answer, prefill=None):
-    """As savings.smollm_setup: the chat-templated question, then answer + EOS as the only labelled tokens.
-    `prefill` (the family probe only): the assistant's turn starts with it, then " " + answer, no EOS: does the
-    model know the answer once its own answer format is given (the base model opens with "The answer is ...")?"""
-    prompt = tok.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
-                                     add_generation_prompt=True)
-    p_ids = tok(prompt + (prefill or ""), add_special_tokens=False)["input_ids"]
-    a_ids = (tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] if prefill is None
-             else tok(" " + answer, add_special_tokens=False)["input_ids"])  # " 6" -> " ", "6": as in "is 6"
-    return {"input_ids": p_ids + a_ids, "attention_mask": [1] * (len(p_ids) + len(a_ids)),
-            "labels": [-100] * len(p_ids) + a_ids}
-
-
-def pad_collator(tok):
-    """Right padding (causal attention: the real tokens never see the pads), labels padded with -100."""
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-
-    def collate(features):
-        width = max(len(f["input_ids"]) for f in features)
-        fill = {"input_ids": pad, "attention_mask": 0, "labels": -100}
-        return {k: torch.tensor([f[k] + [v] * (width - len(f[k])) for f in features]) for k, v in fill.items()}
-    return collate
-
-
-def answer_exact(preds, labels):
-    """Per row: is every answer token the teacher-forced argmax? preds[:, t] is the argmax at position t (it
-    predicts token t + 1: savings.argmax_logits drops the last position); labels -100 outside the answer."""
-    target = np.asarray(labels)[:, 1:]
-    preds = np.asarray(preds)[:, : target.shape[1]]
-    mask = target != -100
-    return np.array([bool((preds[i][mask[i]] == target[i][mask[i]]).all()) for i in range(len(target))])
-
-
 def family_em(preds, labels, family_of_row, families):
     """{"metric": exact match over all rows, "em_<family>": over that family's rows}."""
     ok = answer_exact(preds, labels)
@@ -429,14 +397,13 @@ def run_one(workload, c, arm, seed, noisy, budget, wrong=None):
     return out
 
 
-def code_revision():
+def code_revision(folder=os.path.dirname(os.path.abspath(__file__))):
     """The git commit the run's code is at ("+modified" when a .py file of src/ or benchmarks/ differs from it;
-    results files do not count: every run rewrites them); None outside git."""
+    results files do not count: every run rewrites them); None outside git. `folder`: the benchmarks folder."""
     import subprocess
 
     def git(*args):
-        return subprocess.run(["git", *args], cwd=os.path.dirname(os.path.abspath(__file__)), capture_output=True,
-                              text=True).stdout.strip()
+        return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True).stdout.strip()
     try:
         rev = git("rev-parse", "--short=10", "HEAD")
         return (rev + "+modified" if git("status", "--porcelain", "--", "../src/*.py", "*.py") else rev) or None

@@ -31,3 +31,29 @@ def test_the_stock_order_control_trains_every_sample_once_before_any_twice():
     assert sorted(stream[:n]) == list(range(n))  # the first lap: every sample exactly once
     assert len(set(stream[n:])) == len(stream) - n  # the second lap: no repeats within it
     assert [len(tracker.plan(e)) for e in range(3)] == budget
+
+
+def test_a_runs_revision_ignores_results_files_but_not_code(tmp_path):
+    """Every benchmark run rewrites benchmarks/results/: counting those files marked every run "+modified"."""
+    import subprocess
+
+    import tradeoff
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    for name in ("src/a.py", "benchmarks/b.py", "benchmarks/results/r.json"):
+        (tmp_path / name).write_text("0")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "x")
+    folder = str(tmp_path / "benchmarks")
+    clean = tradeoff.code_revision(folder)
+    assert clean and "+" not in clean
+    (tmp_path / "benchmarks/results/r.json").write_text("1")
+    assert tradeoff.code_revision(folder) == clean
+    (tmp_path / "src/a.py").write_text("1")
+    assert tradeoff.code_revision(folder) == clean + "+modified"
