@@ -291,6 +291,24 @@ def test_packing_is_refused_at_init_naming_the_alternative(tokenizer, tmp_path, 
                        train_dataset=messages_ds(sums(4)), processing_class=tokenizer)
 
 
+@pytest.mark.parametrize("path", ["callback", "attach"])
+@pytest.mark.parametrize("strategy", ["bfd", "wrapped"])
+def test_packing_is_refused_on_the_callback_path_too(tokenizer, tmp_path, path, strategy):
+    # Packed rows hold several samples: GEKO tracked each packed row as one sample, and with bfd (padding-free) it
+    # gave the k-th document of the flattened batch the k-th row's id. Both trained silently before this check.
+    kw = dict(packing=True, max_length=64, packing_strategy=strategy)
+    if strategy == "wrapped":
+        kw["padding_free"] = False
+    callbacks = [GEKOCallback()] if path == "callback" else []
+    build = lambda: SFTTrainer(tiny_llama(tokenizer), args=sft_args(tmp_path, SFTConfig, **kw),  # noqa: E731
+                               train_dataset=messages_ds(sums(8)), processing_class=tokenizer, callbacks=callbacks)
+    if path == "callback":
+        with pytest.raises(ValueError, match="packing=True.*padding_free=True"):
+            build()
+    else:
+        with pytest.raises(ValueError, match="packing=True.*padding_free=True"):
+            GEKOCallback().attach(build())
+
 def test_geko_sft_config_cli_and_validation(tmp_path):
     from transformers import HfArgumentParser
 

@@ -105,12 +105,25 @@ def refuse_unsupported_trainer(trainer) -> None:
         if cls.__module__.split(".")[0] != "trl":
             continue
         if cls.__name__ == "SFTTrainer":
+            refuse_packing(trainer.args)  # the callback path meets the trainer only after TRL packed its data
             return
         raise ValueError(
             f"GEKO does not support TRL's {cls.__name__}: its training rows are not one sample each with token labels "
             "(preference pairs, prompt groups or generated completions), so GEKO could neither score a sample nor "
             "skip it without breaking the method. Train it without GEKOCallback; GEKO supports transformers.Trainer "
             "(and its subclasses such as Seq2SeqTrainer) and TRL's SFTTrainer."
+        )
+
+
+def refuse_packing(args) -> None:
+    """TRL packs once, at init, into rows that mix several samples and keep only input_ids/labels: a packed row is
+    no sample GEKO can track or skip (and padding-free packing would give each document another row's id)."""
+    if getattr(args, "packing", False):
+        raise ValueError(
+            "GEKO does not support TRL's `packing=True`: TRL packs the dataset once, at init, into rows that mix "
+            "several samples and keep only input_ids/labels, so GEKO can neither track a sample nor skip it. Use "
+            "`packing=False, padding_free=True` (no padding compute either, one sample per sequence, with "
+            "`max_length=None` and pre-truncated data), or plain `packing=False`."
         )
 
 

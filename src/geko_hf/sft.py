@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from transformers import TrainingArguments
 
 from .callback import GEKOCallback
+from .contract import refuse_packing
 from .mixin import GEKOMixin
 from .training_args import GEKOArguments, geko_config_from_args
 
@@ -55,7 +56,7 @@ class GEKOSFTTrainer(GEKOMixin, SFTTrainer):
 
     def __init__(self, model, args=None, *more, geko_config=None, compute_correctness=None,
                  compute_confidence=None, compute_sample_loss=None, lora_config=None, callbacks=None, **kwargs):
-        _reject_packing(args)
+        refuse_packing(args)  # before TRL packs the data at init
         if isinstance(args, TrainingArguments) and not isinstance(args, SFTConfig):
             # TRL converts foreign arguments to a plain SFTConfig, which has no geko_ fields: convert them here.
             values = args.to_dict()
@@ -75,13 +76,3 @@ class GEKOSFTTrainer(GEKOMixin, SFTTrainer):
             from .lora import print_lora_summary
 
             print_lora_summary(self.model)
-
-
-def _reject_packing(args) -> None:
-    if getattr(args, "packing", False):
-        raise ValueError(
-            "GEKOSFTTrainer does not support `packing=True`: TRL packs the dataset once, at init, into rows that mix "
-            "several samples and keep only input_ids/labels, so GEKO can neither track a sample nor skip it. Use "
-            "`packing=False, padding_free=True` (no padding compute either, one sample per sequence, with "
-            "`max_length=None` and pre-truncated data), or plain `packing=False`."
-        )
