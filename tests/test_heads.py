@@ -23,6 +23,7 @@ from transformers import (
     BartForConditionalGeneration,
     BertConfig,
     BertForMaskedLM,
+    BertForQuestionAnswering,
     BertForSequenceClassification,
     BertForTokenClassification,
     Seq2SeqTrainer,
@@ -351,3 +352,79 @@ def test_regression_head_without_sample_loss_hook_raises(tmp_path, hooks):
     with pytest.raises(ValueError, match="compute_sample_loss"):
         trainer.train()
     assert trainer.state.global_step == 0
+
+
+# -- 4. labels under other names: TrainingArguments.label_names (the Trainer's own list of label inputs) -----------
+class TagsForTokenClassification(BertForTokenClassification):
+    """A token classifier whose labels input is `tags` (label_names=["tags"] tells the Trainer)."""
+
+    def forward(self, input_ids=None, attention_mask=None, tags=None, **kw):
+        return super().forward(input_ids=input_ids, attention_mask=attention_mask, labels=tags, **kw)
+
+
+def test_a_single_custom_label_name_is_where_the_labels_are_read(tmp_path):
+    torch.manual_seed(0)
+    model = TagsForTokenClassification(_bert_config(num_labels=5))
+    trainer = GEKOTrainer(model=model, train_dataset=tokcls_dataset().rename_column("labels", "tags"),
+                          args=make_args(tmp_path, per_device_train_batch_size=BATCH, label_names=["tags"]))
+    inputs, got = recorded_for_first_batch(trainer)
+    with torch.no_grad():
+        logits = model.eval()(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits
+    # before: GEKO read the input_ids as labels (every unpadded position, the token ids as classes)
+    assert_matches(got, aligned_reference(logits, inputs["tags"]))
+
+
+def tiny_bert_qa(seed: int = 0) -> BertForQuestionAnswering:
+    torch.manual_seed(seed)
+    return BertForQuestionAnswering(_bert_config())
+
+
+def qa_dataset(n: int = 8) -> datasets.Dataset:
+    return datasets.Dataset.from_dict({"input_ids": [[5, 6, 7, 8, 9, 10]] * n, "attention_mask": [[1] * 6] * n,
+                                       "start_positions": [1] * n, "end_positions": [3] * n})
+
+
+def test_several_label_tensors_without_hooks_are_refused_naming_label_names(tmp_path):
+    trainer = GEKOTrainer(model=tiny_bert_qa(), train_dataset=qa_dataset(),
+                          args=make_args(tmp_path, per_device_train_batch_size=BATCH))
+    assert trainer.label_names == ["start_positions", "end_positions"]
+    with pytest.raises(ValueError, match=r"label_names=\['start_positions', 'end_positions'\].*compute_sample_loss="):
+        trainer.train()
+    assert trainer.state.global_step == 0
+
+
+def test_several_label_tensors_with_hooks_train(tmp_path):
+    def qa_loss(outputs, batch):
+        ce = torch.nn.functional.cross_entropy
+        return (ce(outputs.start_logits, batch["start_positions"], reduction="none")
+                + ce(outputs.end_logits, batch["end_positions"], reduction="none")) / 2
+
+    def qa_correct(outputs, batch):
+        return (outputs.start_logits.argmax(-1) == batch["start_positions"]) & \
+            (outputs.end_logits.argmax(-1) == batch["end_positions"])
+
+    def qa_confidence(outputs, batch):
+        return outputs.start_logits.softmax(-1).max(-1).values
+
+    trainer = GEKOTrainer(model=tiny_bert_qa(), train_dataset=qa_dataset(),
+                          args=make_args(tmp_path, per_device_train_batch_size=BATCH, num_train_epochs=2),
+                          compute_sample_loss=qa_loss, compute_correctness=qa_correct,
+                          compute_confidence=qa_confidence)
+    trainer.train()
+    assert trainer.get_efficiency_report()["forward_sample_passes"] == 16
+
+
+def test_a_causal_lm_with_a_custom_label_name_scores_its_labels_not_its_input_ids(tmp_path):
+    from hf_helpers import tiny_gpt2
+    from transformers import GPT2LMHeadModel
+
+    class TargetsForCausalLM(GPT2LMHeadModel):
+        def forward(self, input_ids=None, attention_mask=None, targets=None, **kw):
+            return super().forward(input_ids=input_ids, attention_mask=attention_mask, labels=targets, **kw)
+
+    rows = [{"input_ids": list(range(1 + i, 8 + i)), "attention_mask": [1] * 7,
+             "targets": [IGNORE] * 4 + list(range(5 + i, 8 + i))} for i in range(8)]  # a 4-token prompt, 3 answers
+    trainer = GEKOTrainer(model=TargetsForCausalLM(tiny_gpt2().config), train_dataset=datasets.Dataset.from_list(rows),
+                          args=make_args(tmp_path, per_device_train_batch_size=BATCH, label_names=["targets"]))
+    _, got = recorded_for_first_batch(trainer)
+    assert got["tokens"].tolist() == [3] * BATCH  # before: 6, the prompt scored too (input_ids as labels)

@@ -144,17 +144,36 @@ class GEKOMixin:
         # The parent may pop `labels` (label smoothing, compute_loss_func): the statistics read this copy.
         batch = dict(inputs)
         run = self._geko_run
-        if "labels" not in batch and "label" not in batch and not all(run.hooks.values()):
+        label_name = self._geko_label_name(batch)
+        if label_name not in batch and "label" not in batch and not all(run.hooks.values()):
             _warn_no_labels_once(self)
         # The stock loss, unchanged; the statistics come from the SAME outputs, outside the autograd graph.
         loss, outputs, graph_outputs = self._loss_and_outputs(model, inputs, num_items_in_batch)
         with torch.no_grad():
-            stats = sample_stats(outputs, batch, run.hooks, num_samples=len(ids), shift_labels=self._geko_shift(model))
+            stats = sample_stats(outputs, batch, run.hooks, num_samples=len(ids), shift_labels=self._geko_shift(model),
+                                 label_name=label_name)
         run.record(ids, stats)
         weights = run.sample_weights(ids)  # a device-side lookup: no host sync per step
         if weights is not None:
             weight_sample_gradients(graph_outputs, batch, weights, num_samples=len(ids))
         return (loss, outputs) if return_outputs else loss
+
+    def _geko_label_name(self, batch) -> str:
+        """The batch key GEKO's default statistics read the labels from: `labels`, else the one label input the
+        Trainer's label_names (TrainingArguments.label_names, or the model's own: QA's start/end positions) finds in
+        the batch. Several label inputs and no `labels` cannot be scored by default: refused, not guessed (the
+        input_ids fallback would score a prompt the model is not trained on)."""
+        if "labels" in batch or "label" in batch:
+            return "labels"
+        present = [name for name in (getattr(self, "label_names", None) or []) if name in batch]
+        if len(present) > 1 and not all(self._geko_run.hooks.values()):
+            raise ValueError(
+                f"label_names={present} gives this model {len(present)} label inputs and GEKO's default per-sample "
+                "statistics read one label tensor, so pass compute_sample_loss=, compute_correctness= and "
+                "compute_confidence= (each maps (outputs, batch) to one value per sample) to the GEKO trainer or "
+                "callback."
+            )
+        return present[0] if len(present) == 1 else "labels"
 
     def _geko_shift(self, model) -> bool | None:
         """Whether the model's logit t predicts label t + 1 (decided once per trainer; see alignment.py)."""

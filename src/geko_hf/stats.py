@@ -193,9 +193,10 @@ def classification_stats(logits: torch.Tensor, labels: torch.Tensor) -> SampleSt
     )
 
 
-def default_labels(inputs: dict) -> torch.Tensor | None:
-    """Labels as the model saw them; a causal LM without labels learns its input_ids (padding ignored)."""
-    labels = inputs.get("labels")
+def default_labels(inputs: dict, label_name: str = "labels") -> torch.Tensor | None:
+    """Labels as the model saw them (under `label_name`: the Trainer's label_names may name another input); a causal
+    LM without labels learns its input_ids (padding ignored)."""
+    labels = inputs.get(label_name)
     if labels is None:
         labels = inputs.get("label")
     if labels is None and "input_ids" in inputs:
@@ -217,7 +218,7 @@ HOOKS = ("compute_sample_loss", "compute_correctness", "compute_confidence")
 
 
 def sample_stats(outputs, inputs: dict, hooks: dict | None = None, num_samples: int | None = None,
-                 shift_labels: bool | None = True) -> SampleStats:
+                 shift_labels: bool | None = True, label_name: str = "labels") -> SampleStats:
     """Per-sample statistics of one training batch.
 
     `hooks` maps names in HOOKS to the user's functions `(outputs, batch) -> Tensor[B]` (the seed's API plus
@@ -225,6 +226,7 @@ def sample_stats(outputs, inputs: dict, hooks: dict | None = None, num_samples: 
     are not computed at all. `num_samples` is the number of sample ids in the batch; when it differs from the
     number of rows (padding-free batches), token statistics are split per sequence (see `segment_index`).
     `shift_labels`: whether the model's logit at t predicts label t + 1 (causal LM); None when unknown.
+    `label_name`: the batch key of the labels (the Trainer's single label name).
     """
     hooks = {k: v for k, v in (hooks or {}).items() if v is not None}
     if len(hooks) == len(HOOKS):
@@ -234,7 +236,8 @@ def sample_stats(outputs, inputs: dict, hooks: dict | None = None, num_samples: 
         ones = torch.ones(n, dtype=torch.long, device=device)
         stats = SampleStats(loss=ones.float(), correct=ones.bool(), confidence=ones.float(), tokens=ones)
         return _apply_hooks(stats, hooks, outputs, inputs, precomputed_loss=first)
-    return _apply_hooks(default_stats(outputs, inputs, num_samples, shift_labels, given=hooks), hooks, outputs, inputs)
+    return _apply_hooks(default_stats(outputs, inputs, num_samples, shift_labels, given=hooks, label_name=label_name),
+                        hooks, outputs, inputs)
 
 
 def _missing_hooks_hint(given: dict) -> str:
@@ -244,13 +247,13 @@ def _missing_hooks_hint(given: dict) -> str:
 
 
 def default_stats(outputs, inputs: dict, num_samples: int | None, shift_labels: bool | None,
-                  given: dict | None = None) -> SampleStats:
+                  given: dict | None = None, label_name: str = "labels") -> SampleStats:
     """GEKO's own statistics for causal LM, aligned token heads, TRL's fused head and classification."""
     hint = _missing_hooks_hint(given or {})
     logits = output_field(outputs, "logits")
     fused = logits is None and getattr(outputs, "log_probs", None) is not None \
         and getattr(outputs, "label_mask", None) is not None
-    labels = default_labels(inputs)
+    labels = default_labels(inputs, label_name)
     per_token = outputs.label_mask if fused else logits
     segments = None
     if num_samples is not None and per_token is not None and num_samples != per_token.shape[0]:
