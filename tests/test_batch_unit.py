@@ -73,3 +73,19 @@ def test_ranks_sharing_a_batch_are_refused_before_any_step(tmp_path, monkeypatch
         trainer.train()
     assert trainer.state.global_step == 0
     assert trainer._geko_callback.buffer.batches == 0, "no batch was trained"
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_the_global_micro_batch_follows_split_batches(tmp_path, monkeypatch, split):
+    # accelerate's split_batches=True deals each batch of per_device_train_batch_size out in slices (one per
+    # process): the global micro-batch is per_device_train_batch_size, not times the processes. GEKO took it as
+    # 8 x 2 = 16: epochs of half the real steps, so HF's max_steps (set by GEKO per epoch) stopped the run halfway.
+    args = make_args(tmp_path, per_device_train_batch_size=8, gradient_accumulation_steps=3,
+                     accelerator_config={"split_batches": split})
+    trainer = GEKOTrainer(model=tiny_gpt2(), args=args, train_dataset=toy_lm_dataset(n=16))
+    assert trainer.accelerator.split_batches is split
+    monkeypatch.setattr(type(trainer.args), "world_size", property(lambda self: 2))  # two processes, as HF sees them
+    from geko_hf.contract import data_parallel_batch
+
+    batch = 8 if split else 16
+    assert data_parallel_batch(trainer) == (batch * 3, batch)

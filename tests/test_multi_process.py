@@ -130,6 +130,18 @@ def test_two_rank_resume_mid_epoch_continues_the_same_run(two_ranks, tmp_path):
         assert resumed["digest"] == full["digest"] and resumed["history"] == full["history"]
 
 
+def test_split_batches_trains_the_one_process_run(tmp_path, one_process):
+    """accelerate's split_batches=True slices each batch of per_device_train_batch_size over the ranks: 2 ranks x 8
+    split is the 1-process run with batch 8. GEKO took the global batch for 16, so its epochs counted half their real
+    steps and HF's max_steps ended the run early (5 of 6 epochs, 30 of 34 steps)."""
+    _ok(_launch(tmp_path, {"batch": 8, "args": {"accelerator_config": {"split_batches": True}}}, port=29524))
+    r0, r1 = _ranks(tmp_path)
+    assert r0["global_step"] == r1["global_step"] == one_process["global_step"]
+    assert r0["history"] == r1["history"] == one_process["history"]
+    assert r0["digest"] == r1["digest"] == one_process["digest"] and r0["plans"] == one_process["plans"]
+    # each rank trained its half of every global batch: the halves put together are the 1-process batches
+    assert [a + b for (_, a), (_, b) in zip(r0["seen"], r1["seen"])] == [ids for _, ids in one_process["seen"]]
+
 def test_resume_on_another_world_size(two_ranks, tmp_path, one_thread):
     """Documented behaviour: a checkpoint resumes on another number of processes when the global batch (per-device
     batch x processes x accumulation) is the same (the plan and HF's step count then mean the same samples);

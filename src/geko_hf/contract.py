@@ -148,7 +148,7 @@ def data_parallel_batch(trainer) -> tuple[int, int]:
     """(samples per optimizer step, samples per global micro-batch) as the Trainer really uses them.
 
     The micro-batch is `trainer._train_batch_size` (auto_find_batch_size changes it; DataParallel multiplies it by
-    the GPUs of one process) times the data-parallel world. Ranks that share a batch (tensor, context or sequence
+    the GPUs of one process) times the data-parallel world, or alone under accelerate's `split_batches`. Ranks that share a batch (tensor, context or sequence
     parallelism) would record every sample several times and split the sampler's unit: refused.
     """
     sizes = {name: getattr(trainer, f"get_{name}_size", lambda: 1)() for name in ("tp", "cp", "sp")}
@@ -160,5 +160,7 @@ def data_parallel_batch(trainer) -> tuple[int, int]:
             "DeepSpeed ZeRO) with GEKO."
         )
     micro = getattr(trainer, "_train_batch_size", None) or trainer.args.per_device_train_batch_size
-    batch = micro * max(trainer.args.world_size, 1)
+    # accelerate's split_batches deals each loader batch out in slices, one per process: that batch is the global one
+    split = getattr(getattr(trainer, "accelerator", None), "split_batches", False)
+    batch = micro if split else micro * max(trainer.args.world_size, 1)
     return batch * trainer.args.gradient_accumulation_steps, batch

@@ -17,7 +17,8 @@ import torch
 def global_step_order(columns, local_batch, world: int) -> tuple:
     """Records gathered from `world` ranks (rank-major: rank 0's whole part, then rank 1's, ...) put back in the
     order one process would have trained them. accelerate deals micro-batch k of the global sequence to rank
-    k % world (BatchSamplerShard, split_batches=False), so rank r's local batch j is global batch j * world + r.
+    k % world (BatchSamplerShard, split_batches=False), so rank r's local batch j is global batch j * world + r;
+    with split_batches=True it is the r-th slice of global batch j: the same order, by (j, r).
     Order matters when a sample repeats within an epoch (a HARD weight > 1): its observations update the state in
     sequence, and a 1-process run with the same global batch must end with the same state."""
     n = len(local_batch)
