@@ -185,6 +185,36 @@ def test_remainder_that_does_not_divide_is_trained(tmp_path):
     assert trainer.state.global_step == 4  # as the stock Trainer: 8 batches, accumulation 2
 
 
+def test_drop_last_full_data_reference_is_what_the_stock_trainer_trains(tmp_path):
+    # dataloader_drop_last: the stock Trainer drops each epoch's last partial batch (60 rows, batch 8: 7 batches,
+    # 56 passes); GEKO's plans are whole batches, so it drops nothing, and its report must compare with the 56.
+    ds = toy_lm_dataset(n=60, learnable_every=1000)
+    stock = Steps()
+    Trainer(model=tiny_gpt2(), args=make_args(tmp_path / "s", num_train_epochs=2, dataloader_drop_last=True),
+            train_dataset=ds, callbacks=[stock]).train()
+    trainer = GEKOTrainer(model=tiny_gpt2(), train_dataset=ds, geko_config=NO_LIGHT_THINNING,
+                          args=make_args(tmp_path / "g", num_train_epochs=2, dataloader_drop_last=True))
+    spy = IdSpy(trainer)
+    trainer.train()
+    rep = trainer.get_efficiency_report()
+    assert stock.steps == 14
+    assert rep["forward_sample_passes"] == sum(len(ids) for ids, _ in spy.batches) == 128  # full batches only
+    # before: a reference of 16 batches and 120 passes (the stock run without drop_last): the saving overstated
+    assert rep["full_data"]["model_forward_calls"] == stock.steps
+    assert rep["full_data"]["forward_sample_passes"] == 112
+    assert rep["full_data"]["supervised_tokens"] == 112 * 7
+    assert rep["sample_passes_saved"] == pytest.approx(1 - 128 / 112)
+
+
+def test_drop_last_fixed_steps_reference_counts_whole_batches():
+    from geko_hf.tracker import GEKOTracker
+
+    tracker = GEKOTracker(60, GEKOConfig(), seed=0, num_epochs=1, unit=8, batch_size=8, fixed_steps=True,
+                          drop_last=True)
+    tracker.totals["batches"] = 14  # max_steps=14: two stock epochs of 7 whole batches
+    assert tracker.reference_epochs() == 2 and tracker.full_data_reference()["sample_passes"] == 112
+    assert GEKOTracker.from_state_dict(tracker.state_dict()).drop_last
+
 # -- case 8: a stale id column -------------------------------------------------------------------------
 def test_stale_id_column_is_replaced_by_the_row_index(tmp_path):
     first = GEKOTrainer(model=tiny_gpt2(), train_dataset=toy_lm_dataset(n=48), args=make_args(tmp_path / "a"))

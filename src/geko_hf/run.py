@@ -64,7 +64,8 @@ class TrainerRun:
         self.config = self.explicit_config or getattr(args, "geko_config", None) or GEKOConfig()
         n = len(dataset)
         tracker = self.tracker_class(n, self.config, seed=args.data_seed if args.data_seed is not None else args.seed,
-                                     unit=unit, batch_size=batch, **run_length(args, n, unit))
+                                     unit=unit, batch_size=batch, drop_last=args.dataloader_drop_last,
+                                     **run_length(args, n, unit))
         if self.config.stratify_by:
             tracker.set_groups(column_groups(dataset, self.config.stratify_by))
         self.loop = GEKOLoop.for_tracker(tracker, buffer=self.buffer)

@@ -19,14 +19,17 @@ from .state import SampleState
 class GEKOTracker:
     """`num_epochs` epochs, the last one cut to `last_epoch_fraction` of its plan (num_train_epochs=2.5: 3 epochs, the
     last at 0.5); `fixed_steps`: the Trainer's max_steps decides when the run ends, not the epochs (the compute is
-    fixed, so the full-data reference is the same number of batches)."""
+    fixed, so the full-data reference is the same number of batches); `drop_last`: the full-data reference drops each
+    epoch's last partial batch, as the stock Trainer does under dataloader_drop_last (GEKO's plans have none)."""
 
     def __init__(self, num_samples: int, config: GEKOConfig, *, seed: int, num_epochs: int, unit: int,
-                 batch_size: int, last_epoch_fraction: float = 1.0, fixed_steps: bool = False):
+                 batch_size: int, last_epoch_fraction: float = 1.0, fixed_steps: bool = False,
+                 drop_last: bool = False):
         self.config = config
         self.state = SampleState(num_samples, config)
         self.seed, self.num_epochs, self.unit, self.batch_size = int(seed), int(num_epochs), int(unit), int(batch_size)
         self.last_epoch_fraction, self.fixed_steps = float(last_epoch_fraction), bool(fixed_steps)
+        self.drop_last = bool(drop_last)
         self.epoch = 0  # epochs completed
         self.history: list[dict] = []  # one row per completed epoch
         self.totals = {"sample_passes": 0, "batches": 0, "tokens": 0}
@@ -151,23 +154,34 @@ class GEKOTracker:
         return row
 
     # -- accounting ---------------------------------------------------------------------------------
+    def reference_batches_per_epoch(self) -> int:
+        """Micro-batches of one full-data epoch of the stock Trainer: the last one partial, or dropped (drop_last)."""
+        if self.drop_last:
+            return max(self.num_samples // self.batch_size, 1)
+        return max(math.ceil(self.num_samples / self.batch_size), 1)
+
     def reference_epochs(self) -> float:
         """Epochs of full data the stock Trainer would have trained for the same run: the epochs completed, the last
         one at its fraction; with fixed steps (max_steps), as many full-data epochs as batches GEKO trained."""
         if self.fixed_steps:
-            return self.totals["batches"] / max(math.ceil(self.num_samples / self.batch_size), 1)
+            return self.totals["batches"] / self.reference_batches_per_epoch()
         return sum(self.epoch_share(e) for e in range(len(self.history))) or 1.0
 
     def full_data_reference(self) -> dict:
-        """What the same run would have cost on full data with the stock Trainer (every sample once an epoch)."""
+        """What the same run would have cost on full data with the stock Trainer (every sample once an epoch, or
+        under drop_last the samples of its whole batches: the tokens then at the mean sample's count)."""
         epochs = self.reference_epochs()
+        batches = self.reference_batches_per_epoch()
+        passes = min(batches * self.batch_size, self.num_samples)
         seen = self.state.times_seen > 0
         mean_tokens = float(self.state.tokens[seen].mean()) if seen.any() else 0.0
         tokens_per_epoch = float(self.state.tokens[seen].sum()) + mean_tokens * float((~seen).sum())
+        if passes < self.num_samples:
+            tokens_per_epoch *= passes / self.num_samples
         return {
             "epochs": epochs,
-            "sample_passes": int(round(self.num_samples * epochs)),
-            "batches": int(round(math.ceil(self.num_samples / self.batch_size) * epochs)),
+            "sample_passes": int(round(passes * epochs)),
+            "batches": int(round(batches * epochs)),
             "tokens": int(round(tokens_per_epoch * epochs)),
         }
 
@@ -212,16 +226,19 @@ class GEKOTracker:
             "config": self.config.to_dict(),
             "seed": self.seed, "num_epochs": self.num_epochs, "unit": self.unit, "batch_size": self.batch_size,
             "last_epoch_fraction": self.last_epoch_fraction, "fixed_steps": self.fixed_steps,
+            "drop_last": self.drop_last,
         }
 
     @classmethod
     def from_state_dict(cls, d: dict) -> "GEKOTracker":
         """The tracker a `state_dict()` was taken from, rebuilt from it alone (no Trainer, no dataset): what
         `geko-hf report` reads out of a checkpoint's geko_state.npz. A state_dict carries its constructor
-        arguments; states saved before `last_epoch_fraction` / `fixed_steps` existed get their defaults."""
+        arguments; states saved before `last_epoch_fraction` / `fixed_steps` / `drop_last` existed get their
+        defaults."""
         tracker = cls(int(d["state"]["num_samples"]), GEKOConfig.from_dict(d["config"]), seed=d["seed"],
                       num_epochs=d["num_epochs"], unit=d["unit"], batch_size=d["batch_size"],
-                      last_epoch_fraction=d.get("last_epoch_fraction", 1.0), fixed_steps=d.get("fixed_steps", False))
+                      last_epoch_fraction=d.get("last_epoch_fraction", 1.0), fixed_steps=d.get("fixed_steps", False),
+                      drop_last=d.get("drop_last", False))
         tracker.load_state_dict(d)
         return tracker
 
