@@ -124,6 +124,30 @@ def test_samples_with_no_supervised_token_are_counted_not_recorded(tmp_path):
     assert st.times_seen[[0, 5, 9]].tolist() == [0, 0, 0]
 
 
+def test_classification_rows_labelled_ignore_index_are_counted_not_recorded(tmp_path):
+    # CrossEntropyLoss skips label -100 (its ignore_index), so such rows train nothing; GEKO gathered p(label -100):
+    # an IndexError on CPU (a device-side assert on CUDA) at the first batch.
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(
+        vocab_size=32, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
+        max_position_embeddings=16, num_labels=3, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 16)
+    labels[[0, 5, 9]] = -100
+    ds = datasets.Dataset.from_dict({"input_ids": rng.integers(1, 32, (16, 6)).tolist(),
+                                     "attention_mask": [[1] * 6] * 16, "labels": labels.tolist()})
+    trainer = GEKOTrainer(model=model, args=make_args(tmp_path, num_train_epochs=2), train_dataset=ds,
+                          geko_config=GEKOConfig(light_sample_rate=1.0))
+    trainer.train()
+    rep = trainer.get_efficiency_report()
+    assert rep["observations_skipped"] == {"no_supervised_token": 6, "non_finite": 0}  # 3 samples x 2 epochs
+    _state_is_finite(trainer)
+    st = trainer._geko_callback.tracker.state
+    assert st.times_seen[[0, 5, 9]].tolist() == [0, 0, 0]
+    assert (st.times_seen[np.setdiff1d(np.arange(16), [0, 5, 9])] == 2).all()
+
 def test_non_finite_losses_are_skipped_and_counted(tmp_path):
     trainer = GEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path, num_train_epochs=2),
                           train_dataset=toy_lm_dataset(n=16), geko_config=GEKOConfig(light_sample_rate=1.0))

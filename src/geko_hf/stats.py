@@ -179,17 +179,24 @@ def fused_lm_stats(outputs, segments: torch.Tensor | None = None, num_samples: i
 
 
 def classification_stats(logits: torch.Tensor, labels: torch.Tensor) -> SampleStats:
+    """Per row; a row labelled -100 (CrossEntropyLoss's ignore_index: it trains nothing) is a sample with no
+    supervised token, as in the token heads: no loss, margin or correctness (it must not be gathered either: an
+    index of -100 is out of bounds, a device-side assert on CUDA)."""
     logp = torch.log_softmax(logits.float(), dim=-1)
     best, arg = logp.max(dim=-1)
     labels = labels.long().view(-1)
+    supervised = labels != IGNORE_INDEX
+    labels = torch.where(supervised, labels, torch.zeros_like(labels))
     p = logp.exp()
     p_label = p.gather(1, labels[:, None])[:, 0]
+    nan = torch.full_like(p_label, float("nan"))
     return SampleStats(
-        loss=-logp.gather(1, labels[:, None])[:, 0],
-        correct=arg == labels,
-        confidence=best.exp(),
-        tokens=torch.ones_like(labels),
-        margin=p_label - p.scatter(1, labels[:, None], -1.0).max(dim=-1).values,  # p(label) - max other p
+        loss=torch.where(supervised, -logp.gather(1, labels[:, None])[:, 0], nan),
+        correct=(arg == labels) & supervised,
+        confidence=torch.where(supervised, best.exp(), torch.zeros_like(p_label)),
+        tokens=supervised.long(),
+        margin=torch.where(supervised, p_label - p.scatter(1, labels[:, None], -1.0).max(dim=-1).values,
+                           nan),  # p(label) - max other p
     )
 
 
