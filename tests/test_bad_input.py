@@ -78,6 +78,21 @@ def test_iterable_datasets_are_refused_at_init(tmp_path, path):
             GEKOTrainer(model=tiny_gpt2(), args=args, train_dataset=data)
 
 
+@pytest.mark.parametrize("data, message", [("hf_iterable", "map-style train_dataset"),
+                                           ("torch_iterable", "map-style train_dataset"),
+                                           ("empty", "train_dataset is empty"),
+                                           ("none", "training requires a train_dataset")])
+def test_a_train_dataset_set_after_init_is_checked_at_train(tmp_path, data, message):
+    # trainer.train_dataset = ... between train() calls skips the init check: it failed deep inside GEKO instead
+    # ("object of type 'IterableDataset' has no len()", "`num_samples` must be >= 1", "'NoneType' has no len()").
+    trainer = GEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path, max_steps=2), train_dataset=toy_lm_dataset(n=16))
+    trainer.train_dataset = {"hf_iterable": lambda: toy_lm_dataset(n=16).to_iterable_dataset(),
+                             "torch_iterable": Streamed, "empty": lambda: toy_lm_dataset(n=16).select([]),
+                             "none": lambda: None}[data]()
+    with pytest.raises(ValueError, match=message):
+        trainer.train()
+    assert trainer.state.global_step == 0
+
 def test_iterable_dataset_is_refused_for_sft(tmp_path):
     pytest.importorskip("trl")
     from test_sft import make_tokenizer, messages_ds, sft_args, sums, tiny_llama

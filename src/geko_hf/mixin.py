@@ -16,7 +16,7 @@ from transformers import Trainer
 
 from .alignment import shifts_labels
 from .checkpoint import STATE_FILE, newest_complete_checkpoint
-from .contract import data_parallel_batch, initial_values_positions
+from .contract import check_train_dataset, data_parallel_batch, initial_values_positions
 from .ids import ID_COLUMN, IdCollator, missing_ids_error, with_ids
 from .importance import output_tensor, weight_sample_gradients
 from .run import TrainerRun
@@ -35,6 +35,10 @@ class GEKOMixin:
 
     # -- data ---------------------------------------------------------------------------------------
     def get_train_dataloader(self):
+        if self.train_dataset is None:
+            return super().get_train_dataloader()  # HF's own error: training requires a train_dataset
+        # Checked again here: a train_dataset assigned after init never met the check of on_init_end.
+        check_train_dataset(self.train_dataset)
         # Ids must index the FINAL train_dataset (TRL tokenises/filters in __init__), so attach them here.
         self.train_dataset = with_ids(self.train_dataset)
         if not isinstance(self.data_collator, IdCollator):
