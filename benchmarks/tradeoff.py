@@ -613,7 +613,7 @@ def plot(summary, mean_curve, path, meta):
         ax.annotate(arm, (s["passes"][0], s["metric"][0]), xytext=(4, 4 + 9 * (i % 3)), textcoords="offset points",
                     fontsize=7, color=plt.get_cmap("tab20")(i % 20))
     ax.set(xlabel="sample passes / full stock run (same seed)", ylabel=f"held-out {words(meta['config'])[2]}",
-           title=f"{meta['workload']}{' (quick)' if meta['quick'] else ''}: held-out accuracy vs compute, "
+           title=f"{meta['workload']}{' (quick)' if meta['quick'] else ''}: held-out {words(meta['config'])[2]} vs compute, "
                  f"seeds {meta['seeds']}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
