@@ -129,14 +129,21 @@ def test_samples_with_no_supervised_token_are_counted_not_recorded(tmp_path):
     rows = _lm_rows()
     for i in (0, 5, 9):
         rows[i]["labels"] = [-100] * len(rows[i]["labels"])
-    trainer = GEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path, num_train_epochs=2), train_dataset=Rows(rows),
+    _assert_rows_counted_not_recorded(tiny_gpt2(), Rows(rows), tmp_path, unsupervised=[0, 5, 9])
+
+
+def _assert_rows_counted_not_recorded(model, dataset, tmp_path, unsupervised):
+    """Two epochs of every sample: the rows with no supervised token are counted as skipped observations, never
+    recorded; every other row is recorded once an epoch."""
+    trainer = GEKOTrainer(model=model, args=make_args(tmp_path, num_train_epochs=2), train_dataset=dataset,
                           geko_config=GEKOConfig(light_sample_rate=1.0))
     trainer.train()
     rep = trainer.get_efficiency_report()
-    assert rep["observations_skipped"] == {"no_supervised_token": 6, "non_finite": 0}  # 3 samples x 2 epochs
+    assert rep["observations_skipped"] == {"no_supervised_token": 2 * len(unsupervised), "non_finite": 0}
     _state_is_finite(trainer)
     st = trainer._geko_callback.tracker.state
-    assert st.times_seen[[0, 5, 9]].tolist() == [0, 0, 0]
+    assert st.times_seen[unsupervised].tolist() == [0] * len(unsupervised)
+    assert (st.times_seen[np.setdiff1d(np.arange(len(dataset)), unsupervised)] == 2).all()
 
 
 def test_classification_rows_labelled_ignore_index_are_counted_not_recorded(tmp_path):
@@ -153,15 +160,8 @@ def test_classification_rows_labelled_ignore_index_are_counted_not_recorded(tmp_
     labels[[0, 5, 9]] = -100
     ds = datasets.Dataset.from_dict({"input_ids": rng.integers(1, 32, (16, 6)).tolist(),
                                      "attention_mask": [[1] * 6] * 16, "labels": labels.tolist()})
-    trainer = GEKOTrainer(model=model, args=make_args(tmp_path, num_train_epochs=2), train_dataset=ds,
-                          geko_config=GEKOConfig(light_sample_rate=1.0))
-    trainer.train()
-    rep = trainer.get_efficiency_report()
-    assert rep["observations_skipped"] == {"no_supervised_token": 6, "non_finite": 0}  # 3 samples x 2 epochs
-    _state_is_finite(trainer)
-    st = trainer._geko_callback.tracker.state
-    assert st.times_seen[[0, 5, 9]].tolist() == [0, 0, 0]
-    assert (st.times_seen[np.setdiff1d(np.arange(16), [0, 5, 9])] == 2).all()
+    _assert_rows_counted_not_recorded(model, ds, tmp_path, unsupervised=[0, 5, 9])
+
 
 def test_non_finite_losses_are_skipped_and_counted(tmp_path):
     trainer = GEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path, num_train_epochs=2),
