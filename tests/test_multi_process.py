@@ -142,6 +142,7 @@ def test_split_batches_trains_the_one_process_run(tmp_path, one_process):
     # each rank trained its half of every global batch: the halves put together are the 1-process batches
     assert [a + b for (_, a), (_, b) in zip(r0["seen"], r1["seen"])] == [ids for _, ids in one_process["seen"]]
 
+
 def test_resume_on_another_world_size(two_ranks, tmp_path, one_thread):
     """Documented behaviour: a checkpoint resumes on another number of processes when the global batch (per-device
     batch x processes x accumulation) is the same (the plan and HF's step count then mean the same samples);

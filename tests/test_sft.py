@@ -309,6 +309,7 @@ def test_packing_is_refused_on_the_callback_path_too(tokenizer, tmp_path, path, 
         with pytest.raises(ValueError, match="packing=True.*padding_free=True"):
             GEKOCallback().attach(build())
 
+
 def test_geko_sft_config_cli_and_validation(tmp_path):
     from transformers import HfArgumentParser
 

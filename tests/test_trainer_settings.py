@@ -215,6 +215,7 @@ def test_drop_last_fixed_steps_reference_counts_whole_batches():
     assert tracker.reference_epochs() == 2 and tracker.full_data_reference()["sample_passes"] == 112
     assert GEKOTracker.from_state_dict(tracker.state_dict()).drop_last
 
+
 # -- case 8: a stale id column -------------------------------------------------------------------------
 def test_stale_id_column_is_replaced_by_the_row_index(tmp_path):
     first = GEKOTrainer(model=tiny_gpt2(), train_dataset=toy_lm_dataset(n=48), args=make_args(tmp_path / "a"))
