@@ -14,8 +14,9 @@ import datasets
 import numpy as np
 import pytest
 import torch
-from hf_helpers import make_args, tiny_gpt2, toy_lm_dataset
+from hf_helpers import VOCAB, make_args, tiny_gpt2, toy_lm_dataset
 from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainerCallback
+from transformers.modeling_outputs import SequenceClassifierOutput
 
 from geko_hf import GEKOCallback, GEKOConfig, GEKOTrainer
 from geko_hf.loop import StatsBuffer
@@ -140,6 +141,32 @@ def test_a_training_batch_without_ids_is_an_error(tmp_path):
     trainer.model.train()
     with pytest.raises(ValueError, match=f"without `{ID_COLUMN}`"):
         trainer.compute_loss(trainer.model, batch)
+
+
+class _NoKwargsClassifier(torch.nn.Module):
+    """A user model whose forward takes no **kwargs (HF models swallow unknown keys; this one cannot)."""
+
+    def __init__(self):
+        super().__init__()
+        self.bag = torch.nn.EmbeddingBag(VOCAB, 2)
+
+    def forward(self, input_ids, attention_mask=None, labels=None):
+        logits = self.bag(input_ids)
+        loss = None if labels is None else torch.nn.functional.cross_entropy(logits, labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+@pytest.mark.parametrize("remove_unused_columns", [False, True])
+def test_predicting_on_the_trained_dataset_without_labels_drops_the_ids(tmp_path, remove_unused_columns):
+    rows = [{"input_ids": [1 + i % 7, 2, 3, 4], "attention_mask": [1] * 4, "labels": i % 2} for i in range(16)]
+    trainer = GEKOTrainer(model=_NoKwargsClassifier(), train_dataset=datasets.Dataset.from_list(rows),
+                          args=make_args(tmp_path, num_train_epochs=1, remove_unused_columns=remove_unused_columns))
+    trainer.train()
+    unlabelled = trainer.train_dataset.remove_columns("labels")  # carries GEKO's id column since train()
+    assert ID_COLUMN in unlabelled.column_names
+    # Before: the batch reached model(**inputs) with the ids (TypeError: unexpected keyword 'geko_sample_id').
+    out = trainer.predict(unlabelled)
+    assert out.predictions.shape == (16, 2)
 
 
 # -- case 6: fractional epochs and max_steps -----------------------------------------------------------

@@ -162,6 +162,13 @@ class GEKOMixin:
             weight_sample_gradients(graph_outputs, batch, weights, num_samples=len(ids))
         return (loss, outputs) if return_outputs else loss
 
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **kwargs):
+        # evaluate()/predict() on a dataset that carries GEKO's id column (trainer.train_dataset after train()): an
+        # unlabelled batch goes straight to model(**inputs), not through compute_loss, so the ids are dropped here.
+        if ID_COLUMN in inputs:
+            inputs = {k: v for k, v in inputs.items() if k != ID_COLUMN}
+        return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys, **kwargs)
+
     def _geko_label_name(self, batch) -> str:
         """The batch key GEKO's default statistics read the labels from: `labels`, else the one label input the
         Trainer's label_names (TrainingArguments.label_names, or the model's own: QA's start/end positions) finds in
