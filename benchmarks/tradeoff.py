@@ -489,7 +489,7 @@ def summarise(runs):
     for arm in order:
         d = rows[arm]
         s = {k: (float(np.mean(v)), float(np.std(v))) for k, v in d.items() if k not in ("seeds", "noisy")}
-        s |= {"n": len(d["metric"]), "seeds": d["seeds"]}
+        s |= {"n": len(d["metric"]), "seeds": d["seeds"], "per_seed": {"metric": d["metric"], "passes": d["passes"]}}
         if d["noisy"]:
             s["noisy_pass_share"] = (float(np.mean(d["noisy"])), float(np.std(d["noisy"])))
         if arm in fams:  # smollm_pool: held-out exact match per family
@@ -575,7 +575,41 @@ def markdown(summary, meta):
         lines += ["", f"{bad.capitalize()} are {c['noise']:.0%} of the training rows, so a stock run spends that share "
                       "of its passes on them; the last column is each arm's share (GEKO machinery arms only)."]
     lines += family_table(summary, c)
+    lines += ablation_table(summary, metric)
     return "\n".join(lines) + "\n"
+
+
+def ablations(summary):
+    """Arms named `base:field=value,...` whose base arm ran too: (arm, base, seeds, metric and pass differences
+    per shared seed). One change against the config it changes, paired by seed (same data order and head init)."""
+    out = []
+    for arm, s in summary.items():
+        base = arm.partition(":")[0]
+        if ":" not in arm or base not in summary:
+            continue
+        b = summary[base]
+        seeds = [sd for sd in s["seeds"] if sd in b["seeds"]]
+        if not seeds:
+            continue
+        pick = lambda d, key: [d["per_seed"][key][d["seeds"].index(sd)] for sd in seeds]  # noqa: E731
+        out.append((arm, base, seeds, np.subtract(pick(s, "metric"), pick(b, "metric")),
+                    np.subtract(pick(s, "passes"), pick(b, "passes"))))
+    return out
+
+
+def ablation_table(summary, metric):
+    rows = ablations(summary)
+    if not rows:
+        return []
+    lines = ["", f"Ablations: each arm `base:change` against its base arm on the same seeds (paired: same data order "
+             f"and head init); held-out {metric} and sample passes as differences, change minus base.", "",
+             f"| change | base | seeds | {metric}, points [95% CI] | sample passes |", "|---|---|---|---|---|"]
+    for arm, base, seeds, dm, dx in rows:
+        ci = t_interval(dm)
+        cell = f"{100 * dm.mean():+.2f}" + (f" [{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}]" if ci else " (1 seed)")
+        lines.append(f"| {arm.partition(':')[2]} | {base} | {', '.join(map(str, seeds))} | {cell} | "
+                     f"{dx.mean():+.3f} |")
+    return lines
 
 
 def family_table(summary, c):

@@ -57,3 +57,20 @@ def test_a_runs_revision_ignores_results_files_but_not_code(tmp_path):
     assert tradeoff.code_revision(folder) == clean
     (tmp_path / "src/a.py").write_text("1")
     assert tradeoff.code_revision(folder) == clean + "+modified"
+
+
+def test_an_ablation_is_paired_with_its_base_on_the_seeds_both_ran():
+    """`geko_v2:stuck_after=0` against `geko_v2`, seed by seed: pairing by position would compare different seeds."""
+    import tradeoff
+
+    runs = [{"arm": arm, "seed": seed, "metric": metric, "sample_passes": passes, "forward_calls": passes,
+             "tokens": passes, "train_seconds": 1.0}
+            for arm, seed, metric, passes in [
+                ("curve_1.0", 0, 0.70, 100), ("curve_1.0", 1, 0.72, 100), ("curve_1.0", 2, 0.74, 100),
+                ("geko_v2", 0, 0.60, 80), ("geko_v2", 1, 0.65, 80), ("geko_v2", 2, 0.70, 80),
+                ("geko_v2:stuck_after=0", 2, 0.73, 90), ("geko_v2:stuck_after=0", 0, 0.62, 90)]]
+    summary, _ = tradeoff.summarise(runs)
+    [(arm, base, seeds, d_metric, d_passes)] = tradeoff.ablations(summary)
+    assert (arm, base, seeds) == ("geko_v2:stuck_after=0", "geko_v2", [2, 0])
+    assert np.allclose(d_metric, [0.03, 0.02]) and np.allclose(d_passes, [0.1, 0.1])
+    assert "| stuck_after=0 | geko_v2 | 2, 0 | +2.50 [" in "\n".join(tradeoff.ablation_table(summary, "accuracy"))
