@@ -167,7 +167,7 @@ POOL_DATA_SEED = 200  # family i draws its problems from reasoning-gym seed POOL
 QUICK_POOL = dict(family_train=[16, 16, 16], family_eval=[16, 16, 16], n_train=48, n_eval=48, batch=8,
                   warmup=4)  # --quick smollm_pool: a smoke test of every arm, not a measurement
 WORKLOADS["smollm_pool"] = POOL
-ARMS["smollm_pool"] = SHORT_ARMS
+ARMS["smollm_pool"] = ARMS["minilm_long"]  # gekolib and GEKO_SEED run on the two short MiniLM workloads (issue 12)
 QUICKS = {"smollm_pool": QUICK_POOL}  # --quick data per workload (QUICK for the others)
 
 
