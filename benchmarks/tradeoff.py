@@ -101,10 +101,11 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from baselines import InfoBatchPaperTracker, InfoBatchTracker, RandomTracker, StockOrderTracker, with_budget  # noqa: E402
-from savings import (BF16, MINILM, RESULTS, answer_exact, encode_problem, load_smollm2, minilm_setup,  # noqa: E402
-                     pad_collator, run_arm)
+from savings import (BF16, MINILM, RESULTS, answer_exact, config_for, encode_problem, load_smollm2,  # noqa: E402
+                     minilm_setup, pad_collator, run_arm)
 
 from geko_hf.suspects import precision_at_k, suspect_ranking  # noqa: E402
+from geko_hf.tracker import final_full_start  # noqa: E402
 
 # -- constants ---------------------------------------------------------------------------------------------
 BASE = dict(MINILM, n_eval=2000)  # savings.py's MiniLM workload (2,000 train, batch 32, lr 5e-5), 2,000 held out
@@ -128,8 +129,16 @@ ABLATION = ["mastery=confidence", "mastery_streak=1", "stuck_after=0", "freeze_r
 STRATIFY = {"smollm_pool": "family"}  # the column stratify_by names (default: the classifiers' label)
 
 
+def inert_changes(c):
+    """Ablation changes that cannot change geko_v2's plan at the workload's length, so are not run: its final
+    full-data share (12.5%) starts no epoch of a 3-epoch run (the tracker's own rule decides)."""
+    start = final_full_start(c["epochs"], config_for("geko_v2").final_full_share)
+    return ["final_full_share=0"] if start >= c["epochs"] else []
+
+
 def ablation_arms(workload):
-    return ["geko_v2"] + [f"geko_v2:{x}" for x in [*ABLATION, f"stratify_by={STRATIFY.get(workload, 'label')}"]]
+    changes = [*ABLATION, f"stratify_by={STRATIFY.get(workload, 'label')}"]
+    return ["geko_v2"] + [f"geko_v2:{x}" for x in changes if x not in inert_changes(WORKLOADS[workload])]
 
 
 SEEDS = [0, 1, 2]  # head init and data order
@@ -589,7 +598,7 @@ def markdown(summary, meta):
         lines += ["", f"{bad.capitalize()} are {c['noise']:.0%} of the training rows, so a stock run spends that share "
                       "of its passes on them; the last column is each arm's share (GEKO machinery arms only)."]
     lines += family_table(summary, c)
-    lines += ablation_table(summary, metric)
+    lines += ablation_table(summary, metric, inert_changes(c))
     return "\n".join(lines) + "\n"
 
 
@@ -611,10 +620,12 @@ def ablations(summary):
     return out
 
 
-def ablation_table(summary, metric):
+def ablation_table(summary, metric, inert=()):
     rows = ablations(summary)
     if not rows:
         return []
+    run = {arm.partition(":")[2] for arm, *_ in rows}
+    inert = [x for x in inert if x not in run]
     lines = ["", f"Ablations: each arm `base:change` against its base arm on the same seeds (paired: same data order "
              f"and head init); held-out {metric} and sample passes as differences, change minus base.", "",
              f"| change | base | seeds | {metric}, points [95% CI] | sample passes |", "|---|---|---|---|---|"]
@@ -623,6 +634,9 @@ def ablation_table(summary, metric):
         cell = f"{100 * dm.mean():+.2f}" + (f" [{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}]" if ci else " (1 seed)")
         lines.append(f"| {arm.partition(':')[2]} | {base} | {', '.join(map(str, seeds))} | {cell} | "
                      f"{dx.mean():+.3f} |")
+    if inert:
+        lines += ["", f"Not run, no effect by construction at this length: {', '.join(inert)} (geko_v2's final "
+                      "full-data share starts no epoch of the run, so its plan is geko_v2's)."]
     return lines
 
 

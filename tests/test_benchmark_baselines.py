@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
 
@@ -74,3 +75,26 @@ def test_an_ablation_is_paired_with_its_base_on_the_seeds_both_ran():
     assert (arm, base, seeds) == ("geko_v2:stuck_after=0", "geko_v2", [2, 0])
     assert np.allclose(d_metric, [0.03, 0.02]) and np.allclose(d_passes, [0.1, 0.1])
     assert "| stuck_after=0 | geko_v2 | 2, 0 | +2.50 [" in "\n".join(tradeoff.ablation_table(summary, "accuracy"))
+
+
+@pytest.mark.parametrize("epochs, inert", [(3, True), (8, False)])
+def test_the_ablation_skips_final_full_share_only_where_the_tracker_plans_no_full_data_epoch(epochs, inert):
+    """A 3-epoch run has no final full-data epoch at 12.5%, so switching it off cannot change geko_v2's plan."""
+    import tradeoff
+    from savings import config_for
+
+    from geko_hf.tracker import GEKOTracker
+
+    tracker = GEKOTracker(16, config_for("geko_v2"), seed=0, num_epochs=epochs, unit=1, batch_size=1)
+    assert not any(tracker.full_data_epoch(e) for e in range(epochs)) == inert
+    assert (tradeoff.inert_changes({"epochs": epochs}) == ["final_full_share=0"]) == inert
+    table = "\n".join(tradeoff.ablation_table(_one_ablation(), "accuracy", tradeoff.inert_changes({"epochs": epochs})))
+    assert ("Not run, no effect by construction at this length: final_full_share=0" in table) == inert
+
+
+def _one_ablation():
+    import tradeoff
+
+    runs = [{"arm": arm, "seed": 0, "metric": 0.7, "sample_passes": 90, "forward_calls": 90, "tokens": 90,
+             "train_seconds": 1.0} for arm in ("curve_1.0", "geko_v2", "geko_v2:stuck_after=0")]
+    return tradeoff.summarise(runs)[0]

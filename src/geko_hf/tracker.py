@@ -16,6 +16,12 @@ from .selection import plan_epoch, planned_length
 from .state import SampleState
 
 
+def final_full_start(num_epochs: int, share: float) -> float:
+    """The first epoch of the final full-data phase: the first to start at or after (1 - share) of the run
+    (InfoBatch's annealing, Qin et al., ICLR 2024); inf with no phase. 12.5% of 3 epochs starts no epoch (3)."""
+    return math.ceil(num_epochs * (1.0 - share) - 1e-9) if share > 0 else math.inf
+
+
 class GEKOTracker:
     """`num_epochs` epochs, the last one cut to `last_epoch_fraction` of its plan (num_train_epochs=2.5: 3 epochs, the
     last at 0.5); `fixed_steps`: the Trainer's max_steps decides when the run ends, not the epochs (the compute is
@@ -81,8 +87,7 @@ class GEKOTracker:
     def full_data_epoch(self, epoch: int) -> bool:
         """Whether the epoch is in the final full-data phase (config.final_full_share; the first epoch needs no
         rule: with no observation yet every sample is in FOCUS)."""
-        share = self.config.final_full_share
-        return share > 0 and epoch >= math.ceil(self.num_epochs * (1.0 - share) - 1e-9)
+        return epoch >= final_full_start(self.num_epochs, self.config.final_full_share)
 
     def _plan_args(self, epoch: int) -> dict:
         """The selection arguments of an epoch: its phase's weights and the config's rates; a full-data epoch
