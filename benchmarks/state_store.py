@@ -75,7 +75,7 @@ busy_before = cpu_busy_share()  # other load on the machine before we start (0 =
 rows = []
 for n in SIZES:
     rng = np.random.default_rng(SEED)
-    cfg = GEKOConfig()  # the defaults (light_sample_rate 0.2: the LIGHT draw is part of the plan's cost)
+    cfg = GEKOConfig()  # the defaults (the LIGHT draw at light_sample_rate is part of the plan's cost)
     state = SampleState(n, cfg)
     obs = observations(n, rng)
     t_update, t_update_all, c_update = timed(lambda: state.update(*obs))
