@@ -138,7 +138,8 @@ def inert_changes(c):
 
 def ablation_arms(workload):
     changes = [*ABLATION, f"stratify_by={STRATIFY.get(workload, 'label')}"]
-    return ["geko_v2"] + [f"geko_v2:{x}" for x in changes if x not in inert_changes(WORKLOADS[workload])]
+    inert = inert_changes(WORKLOADS[workload])
+    return ["geko_v2"] + [f"geko_v2:{x}" for x in changes if x not in inert]
 
 
 SEEDS = [0, 1, 2]  # head init and data order

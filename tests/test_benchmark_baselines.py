@@ -86,7 +86,7 @@ def test_the_ablation_skips_final_full_share_only_where_the_tracker_plans_no_ful
     from geko_hf.tracker import GEKOTracker
 
     tracker = GEKOTracker(16, config_for("geko_v2"), seed=0, num_epochs=epochs, unit=1, batch_size=1)
-    assert not any(tracker.full_data_epoch(e) for e in range(epochs)) == inert
+    assert (not any(tracker.full_data_epoch(e) for e in range(epochs))) == inert
     assert (tradeoff.inert_changes({"epochs": epochs}) == ["final_full_share=0"]) == inert
     table = "\n".join(tradeoff.ablation_table(_one_ablation(), "accuracy", tradeoff.inert_changes({"epochs": epochs})))
     assert ("Not run, no effect by construction at this length: final_full_share=0" in table) == inert
