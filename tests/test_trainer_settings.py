@@ -198,6 +198,31 @@ def test_max_steps_is_honoured_when_epochs_shrink(tmp_path):
     assert rep["model_forward_calls"] == rep["full_data"]["model_forward_calls"] == 40
 
 
+class StopAtStep(TrainerCallback):
+    """Stops training at a given step, as EarlyStoppingCallback does when an eval mid-epoch stops improving."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kw):
+        if state.global_step == self.step:
+            control.should_training_stop = True
+
+
+def test_a_run_stopped_mid_epoch_is_compared_with_a_stock_run_stopped_at_the_same_point(tmp_path):
+    # 64 rows, batch 8: 8 steps an epoch. Stopped at step 10 (epoch 2, a quarter in), nothing frozen: the
+    # stock Trainer stopped there trains the same 80 passes, so nothing is saved. HF still calls on_epoch_end.
+    ds = toy_lm_dataset(n=64, learnable_every=1000)
+    trainer = GEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path, num_train_epochs=3), train_dataset=ds,
+                          callbacks=[StopAtStep(10)], geko_config=NO_LIGHT_THINNING)
+    trainer.train()
+    rep = trainer.get_efficiency_report()
+    assert trainer.state.global_step == 10
+    assert rep["forward_sample_passes"] == rep["full_data"]["forward_sample_passes"] == 80  # before: 128 (37.5% "saved")
+    assert rep["sample_passes_saved"] == 0
+    assert trainer.state.epoch == pytest.approx(1.25)  # before: 2.0
+
+
 # -- case 7: the remainder of an epoch is trained, not reported as saved -------------------------------
 def test_remainder_that_does_not_divide_is_trained(tmp_path):
     ds = toy_lm_dataset(n=60, learnable_every=1000)

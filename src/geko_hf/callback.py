@@ -186,7 +186,7 @@ class GEKOCallback(TrainerCallback):
         epoch = tracker.epoch
         row = self.loop.end_epoch(trainer.accelerator)  # a collective on N processes: every rank gets here
         self.run.in_epoch = False
-        state.epoch = epoch + tracker.epoch_share(epoch)
+        state.epoch = epoch + row["epoch_share"]  # a run stopped mid-epoch ends at its fraction
         if state.is_world_process_zero and self.config.log_bucket_stats:
             print(partition_line(row), flush=True)
         trainer.log(_log_payload(row, tracker))

@@ -147,16 +147,25 @@ class GEKOTracker:
     def end_epoch(self, epoch: int, passes: int, batches: int, tokens: int) -> dict:
         """Close an epoch: repartition when due, log its row, return it."""
         phase, _ = self.phase_and_weights(epoch)
+        share = self.trained_share(epoch, passes)
         if (epoch + 1) % self.config.repartition_every == 0:
             self.state.repartition()
         live = ~self.state.pruned
         row = {"epoch": epoch + 1, "phase": phase,
                "sample_passes": passes, "batches": batches, "tokens": tokens, **counts(self.state.bucket, live),
-               "pruned": int(self.state.pruned.sum()), "stuck": int(self.state.stuck.sum())}
+               "pruned": int(self.state.pruned.sum()), "stuck": int(self.state.stuck.sum()), "epoch_share": share}
         self.history.append(row)
         self.epoch = epoch + 1
         self._plans = {e: p for e, p in self._plans.items() if e > epoch}
         return row
+
+    def trained_share(self, epoch: int, passes: int) -> float:
+        """How much of a full-data epoch this epoch stands for: its share (a fractional last epoch), times the part
+        of its plan trained. A run stopped mid-epoch (EarlyStoppingCallback, should_training_stop) is compared with a
+        stock run stopped at the same point of its epoch, not with a whole epoch it never trained."""
+        planned = len(self._plans.get(epoch, ()))
+        done = min(passes / planned, 1.0) if planned and not self.fixed_steps else 1.0
+        return self.epoch_share(epoch) * done
 
     # -- accounting ---------------------------------------------------------------------------------
     def reference_batches_per_epoch(self) -> int:
@@ -170,7 +179,8 @@ class GEKOTracker:
         one at its fraction; with fixed steps (max_steps), as many full-data epochs as batches GEKO trained."""
         if self.fixed_steps:
             return self.totals["batches"] / self.reference_batches_per_epoch()
-        return sum(self.epoch_share(e) for e in range(len(self.history))) or 1.0
+        # rows from a checkpoint of geko_hf <= 0.3.0 have no epoch_share: their epochs were whole
+        return sum(r.get("epoch_share", self.epoch_share(e)) for e, r in enumerate(self.history)) or 1.0
 
     def full_data_reference(self) -> dict:
         """What the same run would have cost on full data with the stock Trainer (every sample once an epoch, or
