@@ -223,6 +223,23 @@ def test_a_run_stopped_mid_epoch_is_compared_with_a_stock_run_stopped_at_the_sam
     assert trainer.state.epoch == pytest.approx(1.25)  # before: 2.0
 
 
+@pytest.mark.parametrize("start", [0, 2], ids=["positions_from_0", "positions_from_2"])
+def test_flattening_collator_keeps_each_sample_on_its_own_tokens(tmp_path, start):
+    # transformers' DataCollatorWithFlattening drops empty rows (ids then shifted onto the next sample's tokens)
+    # and restarts position_ids at position_ids_start (2 for RoBERTa-like models: no sequence was found at all).
+    from transformers import DataCollatorWithFlattening
+
+    lengths = [4, 0, 5, 3, 0, 6, 2, 0]  # one batch, in the plan's random order: empty rows among the others
+    rows = [{"input_ids": list(range(1, n + 1)), "labels": list(range(1, n + 1))} for n in lengths]
+    trainer = GEKOTrainer(model=tiny_gpt2(), train_dataset=datasets.Dataset.from_list(rows),
+                          args=make_args(tmp_path, per_device_train_batch_size=8),
+                          data_collator=DataCollatorWithFlattening(position_ids_start=start))
+    _one_batch(trainer)
+    ids, _, _, _, tokens = _recorded(trainer)
+    # the collator masks each sequence's first label; the causal shift leaves n - 1 scored tokens
+    assert dict(zip(ids.tolist(), tokens.tolist())) == {i: max(n - 1, 0) for i, n in enumerate(lengths)}
+
+
 # -- case 7: the remainder of an epoch is trained, not reported as saved -------------------------------
 def test_remainder_that_does_not_divide_is_trained(tmp_path):
     ds = toy_lm_dataset(n=60, learnable_every=1000)

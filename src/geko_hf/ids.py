@@ -154,6 +154,17 @@ def missing_ids_error(batch) -> ValueError:
     )
 
 
+def _in_flattened_order(features, ids, batch) -> list:
+    """The ids in the order of the sequences a flattening collator kept. transformers' DataCollatorWithFlattening
+    drops rows with empty input_ids, so the k-th sequence of the flat row is the k-th NON-empty row: the empty rows'
+    ids go last, where no sequence claims them (they count as passes with no supervised token)."""
+    input_ids = batch.get("input_ids") if hasattr(batch, "get") else None
+    if "position_ids" not in batch or input_ids is None or len(input_ids) >= len(features):
+        return ids  # not flattened: one row per sample
+    empty = [len(f.get("input_ids", ())) == 0 for f in features]
+    return [i for i, e in zip(ids, empty) if not e] + [i for i, e in zip(ids, empty) if e]
+
+
 class IdCollator:
     """Wraps any collator: takes the ids off the rows, collates the rest, re-attaches the ids as a LongTensor.
 
@@ -177,7 +188,7 @@ class IdCollator:
                     "is built (e.g. a tokenizer call that was skipped for some rows)."
                 )
         batch = self.collator([{k: v for k, v in f.items() if k != ID_COLUMN} for f in features])
-        batch[ID_COLUMN] = torch.as_tensor(ids, dtype=torch.long)
+        batch[ID_COLUMN] = torch.as_tensor(_in_flattened_order(features, ids, batch), dtype=torch.long)
         return batch
 
     def __getattr__(self, name):  # keep attributes such as `tokenizer` reachable

@@ -104,8 +104,9 @@ def _per_sample(index, nll, top1, hit, margin, num_samples: int, device) -> Samp
 def segment_index(inputs: dict, num_samples: int) -> torch.Tensor:
     """Sample index of every position of a batch whose rows hold several samples (padding-free), shape [B, T].
 
-    A sequence starts where `position_ids` is 0 (TRL's padding-free collator and transformers'
-    DataCollatorWithFlattening). Trailing pad positions (pad_to_multiple_of) also read 0; they carry no labels.
+    A sequence starts at each row's first position and wherever `position_ids` does not continue the one before:
+    TRL's padding-free collator restarts at 0, transformers' DataCollatorWithFlattening at `position_ids_start` (2
+    for RoBERTa-like models). Trailing pad positions (pad_to_multiple_of) read 0; they carry no labels.
     """
     position_ids = inputs.get("position_ids")
     if position_ids is None:
@@ -114,8 +115,9 @@ def segment_index(inputs: dict, num_samples: int) -> torch.Tensor:
             "which tokens belong to which sample. Packed rows (several documents in one row) are not supported: use "
             "padding-free batches (one sequence per sample, told apart by `position_ids`) or ordinary padding."
         )
-    starts = (position_ids == 0).reshape(-1)
-    return (torch.cumsum(starts.long(), 0) - 1).reshape(position_ids.shape)
+    starts = torch.ones_like(position_ids, dtype=torch.bool)
+    starts[:, 1:] = position_ids[:, 1:] != position_ids[:, :-1] + 1
+    return (torch.cumsum(starts.reshape(-1).long(), 0) - 1).reshape(position_ids.shape)
 
 
 def _sample_of(rows, cols, segments, num_samples):
