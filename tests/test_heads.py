@@ -227,6 +227,36 @@ def test_masked_lm_records_unshifted_stats(tmp_path, path):
     assert_matches(got, reference_from_model(trainer.model, inputs))
 
 
+def _tiny_xlm():
+    from transformers import XLMConfig, XLMWithLMHeadModel
+
+    torch.manual_seed(0)
+    return XLMWithLMHeadModel(XLMConfig(vocab_size=VOCAB, emb_dim=16, n_layers=1, n_heads=2, dropout=0.0,
+                                        attention_dropout=0.0, max_position_embeddings=32))
+
+
+def _tiny_xlnet():
+    from transformers import XLNetConfig, XLNetLMHeadModel
+
+    torch.manual_seed(0)
+    return XLNetLMHeadModel(XLNetConfig(vocab_size=VOCAB, d_model=16, n_layer=1, n_head=2, d_inner=32, dropout=0.0))
+
+
+@pytest.mark.parametrize("build", [_tiny_xlm, _tiny_xlnet], ids=["xlm", "xlnet"])
+def test_causal_mapped_heads_that_do_not_shift_record_unshifted_stats(tmp_path, build):
+    # XLMWithLMHeadModel and XLNetLMHeadModel sit in transformers' causal-LM auto-mapping, yet their own loss is
+    # taken at the label's own position (modeling_xlm.XLMPredLayer, modeling_xlnet.XLNetLMHeadModel.forward).
+    # Before: GEKO shifted them as causal LMs, scoring every token against its neighbour's label.
+    trainer = make_trainer("geko_trainer", build(), mlm_dataset(), tmp_path)
+    inputs, got = recorded_for_first_batch(trainer)
+    want = reference_from_model(trainer.model, inputs)
+    with torch.no_grad():  # the fact relied on: the model's own loss is the unshifted mean token NLL
+        out = trainer.model(**inputs)
+    unshifted = torch.nn.functional.cross_entropy(out.logits.flatten(0, 1), inputs["labels"].flatten())
+    torch.testing.assert_close(out.loss, unshifted, rtol=1e-5, atol=1e-5)
+    assert_matches(got, want)
+
+
 def test_token_classification_records_unshifted_stats(tmp_path):
     # BertForTokenClassification: [B, T, C] logits, one tag per token, aligned with labels (-100 on padding and,
     # in odd rows, on the first token). Records must be the unshifted per-token statistics averaged per row.

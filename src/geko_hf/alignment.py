@@ -33,10 +33,17 @@ def _names(*mappings) -> set:
     return {name for m in mappings for name in _flat(getattr(auto, m, {}).values())}
 
 
+# In the causal-LM auto-mapping, yet their own loss scores the logit at t against label t (XLM's XLMPredLayer,
+# XLNetLMHeadModel.forward in transformers): XLM is a masked/translation LM, XLNet a permutation LM.
+UNSHIFTED_CAUSAL_MAPPED = frozenset({"XLMWithLMHeadModel", "XLNetLMHeadModel"})
+
+
 def shifts_labels(model) -> bool | None:
     """True: logit t predicts label t + 1; False: logit t scores label t; None: cannot tell (refuse, don't guess)."""
     inner = _unwrap(model)
     name = inner._get_name() if hasattr(inner, "_get_name") else type(inner).__name__
+    if name in UNSHIFTED_CAUSAL_MAPPED:
+        return False
     if name in _names("MODEL_FOR_CAUSAL_LM_MAPPING_NAMES"):
         return True
     if getattr(getattr(inner, "config", None), "is_encoder_decoder", False):
