@@ -384,6 +384,19 @@ def test_regression_head_without_sample_loss_hook_raises(tmp_path, hooks):
     assert trainer.state.global_step == 0
 
 
+def test_labels_that_are_not_a_tensor_ask_for_the_hooks():
+    # Object detection (DETR, YOLOS) passes `labels` as one dict of boxes and classes per image: before, GEKO
+    # failed with "AttributeError: 'list' object has no attribute 'dim'" instead of naming the hooks.
+    from transformers.modeling_outputs import ModelOutput
+
+    from geko_hf.stats import default_stats
+
+    outputs = ModelOutput(logits=torch.zeros(2, 5, 3))  # [images, queries, classes]
+    labels = [{"class_labels": torch.tensor([1]), "boxes": torch.rand(1, 4)} for _ in range(2)]
+    with pytest.raises(ValueError, match=r"`labels` is a list.*compute_sample_loss="):
+        default_stats(outputs, {"labels": labels}, num_samples=2, shift_labels=None)
+
+
 # -- 4. labels under other names: TrainingArguments.label_names (the Trainer's own list of label inputs) -----------
 class TagsForTokenClassification(BertForTokenClassification):
     """A token classifier whose labels input is `tags` (label_names=["tags"] tells the Trainer)."""

@@ -274,6 +274,11 @@ def default_stats(outputs, inputs: dict, num_samples: int | None, shift_labels: 
             "GEKO needs per-sample statistics but the model returned no `logits` or the batch has no `labels`/"
             f"`input_ids`. {hint}"
         )
+    if not torch.is_tensor(labels):  # object detection's per-image dicts of boxes and classes, ...
+        raise ValueError(
+            f"GEKO has no default per-sample statistics when the batch's `{label_name}` is a "
+            f"{type(labels).__name__}, not a tensor (e.g. object detection's per-image targets). {hint}"
+        )
     if logits.dim() == 3 and labels.dim() == 2 and not labels.is_floating_point():
         if shift_labels is None:
             raise ValueError(
