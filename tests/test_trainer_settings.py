@@ -240,6 +240,33 @@ def test_flattening_collator_keeps_each_sample_on_its_own_tokens(tmp_path, start
     assert dict(zip(ids.tolist(), tokens.tolist())) == {i: max(n - 1, 0) for i, n in enumerate(lengths)}
 
 
+class Evals(TrainerCallback):
+    def __init__(self):
+        self.steps = []
+
+    def on_evaluate(self, args, state, control, **kw):
+        self.steps.append(state.global_step)
+
+
+def test_fractional_eval_and_save_steps_are_shares_of_the_shortened_run(tmp_path):
+    # eval_steps=0.25 means every quarter of training. HF turns it into steps once, from the full-data step count;
+    # GEKO shortens the run, so they were a quarter of a run that never happens.
+    ds = toy_lm_dataset(n=64, random_every=4)  # 3/4 learnable: epochs shrink
+    evals = Evals()
+    trainer = GEKOTrainer(model=tiny_gpt2(), train_dataset=ds, eval_dataset=ds.select(range(8)), callbacks=[evals],
+                          geko_config=NO_LIGHT_THINNING,
+                          args=make_args(tmp_path, eval_strategy="steps", eval_steps=0.25, save_strategy="steps",
+                                         save_steps=0.5, logging_steps=0.1))
+    trainer.train()
+    total = trainer.state.global_step
+    assert total < 64  # the run shrank (8 epochs of 8 steps on full data)
+    for kind, share in (("eval", 0.25), ("save", 0.5), ("logging", 0.1)):
+        assert getattr(trainer.state, f"{kind}_steps") == math.ceil(total * share), kind
+    # the intervals follow the projection made at each epoch start (full-length until samples freeze), so the
+    # count lands between the full-data conversion's and 4
+    assert len(evals.steps) >= 3, evals.steps  # before: 2 (steps 16 and 32 of 38)
+
+
 # -- case 7: the remainder of an epoch is trained, not reported as saved -------------------------------
 def test_remainder_that_does_not_divide_is_trained(tmp_path):
     ds = toy_lm_dataset(n=60, learnable_every=1000)

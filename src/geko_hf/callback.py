@@ -169,6 +169,9 @@ class GEKOCallback(TrainerCallback):
         end_step = run.epoch_start_step + run.steps_this_epoch + future
         if args.max_steps <= 0:
             state.max_steps = end_step
+            # fractional logging/eval/save_steps are shares of the run: HF converts them once, from the full-data
+            # step count (TrainerState.compute_steps); re-converted from the shortened run's
+            state.compute_steps(args, end_step)
             if run.schedule_warped:
                 warmup = args.get_warmup_steps(run.schedule_total or end_step)
                 retarget(lr_scheduler or trainer.lr_scheduler, state.global_step, end_step, warmup)
