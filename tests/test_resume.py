@@ -17,7 +17,7 @@ import torch
 from hf_helpers import make_args, tiny_gpt2, toy_lm_dataset
 from transformers import Trainer
 
-from geko_hf import GEKOTrainer
+from geko_hf import GEKOConfig, GEKOTrainer
 from geko_hf.checkpoint import STATE_FILE, load_geko_state, newest_complete_checkpoint, save_geko_state
 
 EPOCHS = 6
@@ -25,11 +25,11 @@ EPOCHS = 6
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _trainer(out_dir, ds=None, **kw):
-    args = make_args(Path(out_dir), num_train_epochs=EPOCHS, **kw)
+def _trainer(out_dir, ds=None, geko_config=None, **kw):
+    args = make_args(Path(out_dir), **{"num_train_epochs": EPOCHS, **kw})
     args.output_dir = str(out_dir)
     return GEKOTrainer(model=tiny_gpt2(), args=args, train_dataset=ds if ds is not None else toy_lm_dataset(
-        random_every=4))
+        random_every=4), geko_config=geko_config)
 
 
 def _assert_same_run(a, b):
@@ -111,6 +111,29 @@ def test_changed_step_size_is_refused(straight_run, tmp_path, change):
     b = _trainer(tmp_path, **change)
     with pytest.raises(ValueError, match=r"saved with 8 samples per optimizer step .* this run uses (4|16) "):
         b.train(resume_from_checkpoint=str(out / "checkpoint-3"))
+
+
+@pytest.mark.parametrize("change, field", [
+    (dict(geko_config=GEKOConfig(light_sample_rate=0.25)), "light_sample_rate"),
+    (dict(seed=1), "seed"),
+    (dict(num_train_epochs=EPOCHS + 2), "num_train_epochs"),
+    (dict(max_steps=30), "max_steps"),
+], ids=["config", "seed", "more_epochs", "max_steps"])
+def test_changed_run_settings_are_refused_naming_the_setting(straight_run, tmp_path, change, field):
+    """Before: the saved plan (drawn under the old settings) trained under the new ones: a LIGHT sample drawn at
+    rate 0.5 weighted 1/0.25, added epochs at the schedule's end value (LR 0), another seed's draws."""
+    _, out = straight_run
+    b = _trainer(tmp_path, **change)
+    with pytest.raises(ValueError, match=rf"Checkpoint .* was saved with .*{field}.*start a new run"):
+        b.train(resume_from_checkpoint=str(out / "checkpoint-3"))
+    assert b.state.global_step == 0
+
+
+def test_a_logging_only_change_resumes(straight_run, tmp_path):
+    _, out = straight_run
+    b = _trainer(tmp_path, geko_config=GEKOConfig(log_bucket_stats=False))
+    b.train(resume_from_checkpoint=str(out / "checkpoint-3"))
+    assert b.state.global_step == straight_run[0].state.global_step
 
 
 def test_stock_trainer_checkpoint_warns_and_starts_fresh(tmp_path, caplog):

@@ -123,6 +123,7 @@ class TrainerRun:
                 f"current dataset's is {ours}. Resume with the dataset it was trained on, or start a new run."
             )
         check_same_batch(folder, payload["tracker"], self.tracker)
+        check_same_run(folder, payload["tracker"], self.tracker)
         self.loop.load(payload)
         self.in_epoch = bool(payload["in_epoch"])
         self.epoch_start_step = int(payload["epoch_start_step"])
@@ -164,6 +165,39 @@ def check_same_batch(folder: str, saved: dict, tracker: GEKOTracker) -> None:
             "step count only line up under the same step: resume with the same per_device_train_batch_size, "
             "gradient_accumulation_steps and number of processes, or start a new run from the saved model "
             "(model_name_or_path=the checkpoint folder, without resume_from_checkpoint)."
+        )
+
+
+# Settings that change what GEKO prints, not what it trains: free to change on resume.
+COSMETIC_FIELDS = frozenset({"log_bucket_stats"})
+
+
+def _run_length_words(saved: dict) -> str:
+    if saved.get("fixed_steps", False):
+        return f"max_steps (about {int(saved['num_epochs'])} full-data epochs)"
+    epochs = int(saved["num_epochs"]) - 1 + float(saved.get("last_epoch_fraction", 1.0))
+    return f"num_train_epochs={epochs:g}"
+
+
+def check_same_run(folder: str, saved: dict, tracker: GEKOTracker) -> None:
+    """A checkpoint's next plans were drawn, and its curriculum and schedule laid out, under its GEKOConfig, seed
+    and run length: continuing under others would train a plan with the new weights (a LIGHT sample drawn at rate
+    0.5 weighted 1/0.25), or added epochs at the schedule's end value. Refused, naming what changed."""
+    now = tracker.config.to_dict()
+    then = GEKOConfig.from_dict(saved.get("config") or {}).to_dict()
+    changed = [f"GEKOConfig.{k}={then[k]!r} (now {now[k]!r})" for k in sorted(set(saved.get("config") or {}) & set(now))
+               if k not in COSMETIC_FIELDS and then[k] != now[k]]
+    if int(saved["seed"]) != tracker.seed:
+        changed.append(f"seed={int(saved['seed'])} (now {tracker.seed})")
+    here = {"num_epochs": tracker.num_epochs, "last_epoch_fraction": tracker.last_epoch_fraction,
+            "fixed_steps": tracker.fixed_steps}
+    if _run_length_words(saved) != _run_length_words(here):
+        changed.append(f"{_run_length_words(saved)} (now {_run_length_words(here)})")
+    if changed:
+        raise ValueError(
+            f"Checkpoint {folder} was saved with {', '.join(changed)}: GEKO's saved plans, curriculum and schedule "
+            "were laid out for those. Resume with the settings it was saved with, or start a new run from the saved "
+            "model (model_name_or_path=the checkpoint folder, without resume_from_checkpoint)."
         )
 
 
