@@ -44,6 +44,49 @@ def test_sft_runs_offline_on_a_tiny_model_and_leaves_report_and_plot(tmp_path, c
     assert main(["report", str(out_dir), "--no_plot"]) == 0  # the report command reads an sft folder too
 
 
+def test_a_trl_sft_command_line_parses_and_streaming_is_refused():
+    # TRL's ScriptArguments has dataset_streaming and ignore_bias_buffers: before, both were unknown flags
+    from geko_hf.cli_sft import load_sft_data, parse_sft_args
+
+    sa, _, _ = parse_sft_args(["--dataset_name", "x.jsonl", "--ignore_bias_buffers", "true",
+                               "--dataset_streaming", "true"])
+    with pytest.raises(ValueError, match="--dataset_streaming true: .* Drop the flag"):
+        load_sft_data(sa)
+
+
+def test_own_data_is_used_whole_unless_capped(tmp_path):
+    # before: --n_train defaulted to 96 and cut any dataset to its first 96 rows
+    from geko_hf.cli_sft import load_sft_data, parse_sft_args
+
+    path = tmp_path / "chats.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"{i} + 1 =", "completion": str(i + 1)}) + "\n" for i in range(120)))
+    sa, _, _ = parse_sft_args(["--dataset_name", str(path)])
+    assert len(load_sft_data(sa)[0]) == 120
+    sa, _, _ = parse_sft_args(["--dataset_name", str(path), "--n_train", "50"])
+    assert len(load_sft_data(sa)[0]) == 50
+
+
+def test_resume_from_checkpoint_reaches_the_trainer_and_the_state_is_saved(tmp_path, monkeypatch):
+    # before: --resume_from_checkpoint was parsed and dropped (trainer.train() without it), and no
+    # trainer_state.json was written, so `geko-hf report` had no loss or held-out metric to show
+    from geko_hf.sft import GEKOSFTTrainer
+
+    seen = []
+    train = GEKOSFTTrainer.train
+
+    def spy(self, resume_from_checkpoint=None, **kw):
+        seen.append(resume_from_checkpoint)
+        return train(self, **kw)  # the run itself starts fresh: the flag's arrival is what is checked
+
+    monkeypatch.setattr(GEKOSFTTrainer, "train", spy)
+    out_dir = tmp_path / "sft"
+    assert main(["sft", "--tiny_model", "--n_train", "16", "--n_eval", "8", "--num_train_epochs", "1",
+                 "--per_device_train_batch_size", "8", "--bf16", "false", "--disable_tqdm", "true",
+                 "--output_dir", str(out_dir), "--resume_from_checkpoint", "last"]) == 0
+    assert seen == [True]
+    assert (out_dir / "trainer_state.json").is_file()
+
+
 def test_hard_samples_are_shown_as_prompt_and_answer():
     row = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2 + 2 ="},
                         {"role": "assistant", "content": "5"}]}

@@ -54,8 +54,14 @@ class SFTScriptArguments:
     dataset_config: Optional[str] = field(default=None, metadata={"help": "Dataset configuration name (hub)."})
     dataset_train_split: str = field(default="train", metadata={"help": "Split to train on."})
     dataset_test_split: str = field(default="test", metadata={"help": "Held-out split (skipped if absent)."})
-    n_train: int = field(default=96, metadata={"help": "Training samples (default data; a cap on your own)."})
-    n_eval: int = field(default=48, metadata={"help": "Held-out samples (default data; a cap on your own)."})
+    dataset_streaming: bool = field(default=False, metadata={
+        "help": "TRL's flag; refused when true: GEKO plans each epoch over a dataset of known length."})
+    ignore_bias_buffers: bool = field(default=False, metadata={
+        "help": "TRL's flag, accepted so that a `trl sft` command line runs; unused, as in TRL's sft script."})
+    n_train: Optional[int] = field(default=None, metadata={
+        "help": "Training samples: 96 of the default data; of your own dataset all rows, or its first n_train."})
+    n_eval: Optional[int] = field(default=None, metadata={
+        "help": "Held-out samples: 48 of the default data; of your own test split all rows, or its first n_eval."})
     top_k: int = field(default=10, metadata={"help": "HARD samples listed at the end (confidently wrong ones)."})
     tiny_model: bool = field(default=False, metadata={"help": argparse.SUPPRESS})  # tests and smoke runs
 
@@ -93,19 +99,27 @@ def load_sft_data(sa: SFTScriptArguments):
     if sa.dataset_name is None:
         from .assets import chain_sum_chat
 
-        train, held = chain_sum_chat(sa.n_train, sa.n_eval, seed=0)
+        train, held = chain_sum_chat(96 if sa.n_train is None else sa.n_train, 48 if sa.n_eval is None else sa.n_eval,
+                                     seed=0)
         return train, held, f"reasoning-gym chain_sum ({', '.join(sorted(set(train['level'])))}), generated"
     from .assets import load_hub_dataset
 
+    if sa.dataset_streaming:
+        raise ValueError("--dataset_streaming true: GEKO draws each epoch's samples from a dataset of known length, "
+                         "which a streamed dataset is not. Drop the flag (the dataset is then downloaded and cached).")
     splits = load_hub_dataset(sa.dataset_name, sa.dataset_config)
     if sa.dataset_train_split not in splits:
         raise ValueError(f"--dataset_train_split {sa.dataset_train_split!r} is not in {sa.dataset_name}: its splits "
                          f"are {sorted(splits)}.")
     train = splits[sa.dataset_train_split]
     held = splits.get(sa.dataset_test_split)
-    train = train.select(range(min(sa.n_train, len(train))))
-    held = None if held is None else held.select(range(min(sa.n_eval, len(held))))
+    train = _first(train, sa.n_train)
+    held = None if held is None else _first(held, sa.n_eval)
     return train, held, sa.dataset_name
+
+
+def _first(ds, n):
+    return ds if n is None else ds.select(range(min(n, len(ds))))
 
 
 def load_sft_model(sa: SFTScriptArguments, model_args):
@@ -169,9 +183,13 @@ def _sft(sa, args, model_args, t0) -> dict:
     if args.process_index == 0:
         print(f"[GEKO] SFT {model_desc} on {data_desc}: {len(kept):,} train / {0 if held is None else len(held):,} "
               f"held-out samples, {args.num_train_epochs:g} epochs")
-    result = trainer.train()
+    resume = args.resume_from_checkpoint
+    if isinstance(resume, str) and resume.lower() in ("true", "last"):
+        resume = True  # the newest complete checkpoint in output_dir (as `geko-hf train` and TRL's sft script)
+    result = trainer.train(resume_from_checkpoint=resume)
     eval_metrics = (last_eval(trainer.state) or trainer.evaluate()) if held is not None else {}
     trainer.save_model()
+    trainer.save_state()  # trainer_state.json: `geko-hf report` reads the loss and held-out metrics from it
     if not trainer.is_world_process_zero():
         return {}
     return _write_outputs(sa, args, trainer, result, eval_metrics, model_desc, data_desc, t0, len(kept), held)
