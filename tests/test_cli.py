@@ -198,3 +198,15 @@ def test_train_on_a_local_csv_and_model_folder(tiny_run, tmp_path, capsys):
     from transformers import AutoConfig
 
     assert AutoConfig.from_pretrained(out).id2label == {0: "meh", 1: "neg", 2: "pos"}
+
+
+def test_history_finds_the_metrics_of_a_fractional_last_epoch():
+    # num_train_epochs=2.5: HF logs the last epoch's loss and eval at epoch 2.5; the row is epoch 3 (before: None)
+    from geko_hf.report import enrich_history
+
+    rows = [{"epoch": 1, "epoch_share": 1.0}, {"epoch": 2, "epoch_share": 1.0}, {"epoch": 3, "epoch_share": 0.5}]
+    logs = [{"loss": 2.0, "epoch": 1.0}, {"eval_loss": 1.5, "eval_accuracy": 0.6, "epoch": 1.0},
+            {"loss": 1.0, "epoch": 2.0}, {"eval_loss": 1.2, "eval_accuracy": 0.7, "epoch": 2.0},
+            {"loss": 0.5, "epoch": 2.5}, {"eval_loss": 1.1, "eval_accuracy": 0.8, "epoch": 2.5}]
+    got = [(r["train_loss"], r["eval_loss"], r["eval_accuracy"]) for r in enrich_history(rows, logs)]
+    assert got == [(2.0, 1.5, 0.6), (1.0, 1.2, 0.7), (0.5, 1.1, 0.8)]

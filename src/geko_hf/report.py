@@ -138,8 +138,9 @@ def enrich_history(rows, log_history) -> list:
     acc_key = accuracy_key(log_history)
     out = []
     for r in rows:
-        e = r["epoch"]
-        losses = [x["loss"] for x in log_history if "loss" in x and "epoch" in x and e - 1 < x["epoch"] <= e + 1e-6]
+        start = r["epoch"] - 1
+        e = start + r.get("epoch_share", 1.0)  # where HF's epoch counter ended it: 2.5 for a half last epoch
+        losses = [x["loss"] for x in log_history if "loss" in x and "epoch" in x and start < x["epoch"] <= e + 1e-6]
         evals = [x for x in log_history if "eval_loss" in x and abs(x.get("epoch", -1) - e) < 1e-3]
         row = dict(r)
         row["train_loss"] = float(np.mean(losses)) if losses else None
