@@ -210,3 +210,11 @@ def test_history_finds_the_metrics_of_a_fractional_last_epoch():
             {"loss": 0.5, "epoch": 2.5}, {"eval_loss": 1.1, "eval_accuracy": 0.8, "epoch": 2.5}]
     got = [(r["train_loss"], r["eval_loss"], r["eval_accuracy"]) for r in enrich_history(rows, logs)]
     assert got == [(2.0, 1.5, 0.6), (1.0, 1.2, 0.7), (0.5, 1.1, 0.8)]
+
+
+@pytest.mark.parametrize("argv, want", [(["--geko_use_curriculum"], True), (["--geko_use_curriculum", "false"], False),
+                                        ([], None)])
+def test_a_bare_geko_bool_flag_means_true(argv, want):
+    # before: "--geko_use_curriculum: expected one argument" (a bare --bf16 works: HF's bools take no value)
+    sa, args = cli.build_train_parser().parse_args_into_dataclasses(args=argv)
+    assert args.geko_use_curriculum is want

@@ -52,6 +52,8 @@ def test_a_trl_sft_command_line_parses_and_streaming_is_refused():
                                "--dataset_streaming", "true"])
     with pytest.raises(ValueError, match="--dataset_streaming true: .* Drop the flag"):
         load_sft_data(sa)
+    _, args, _ = parse_sft_args(["--geko_use_curriculum"])  # a bare GEKO bool flag means true, as --bf16
+    assert args.geko_use_curriculum is True
 
 
 def test_own_data_is_used_whole_unless_capped(tmp_path):

@@ -163,9 +163,9 @@ def _usage() -> str:
 def build_train_parser():
     from transformers import HfArgumentParser
 
-    from .training_args import GEKOTrainingArguments
+    from .training_args import GEKOTrainingArguments, allow_bare_bool_flags
 
-    parser = HfArgumentParser((ScriptArguments, GEKOTrainingArguments), prog="geko-hf train")
+    parser = allow_bare_bool_flags(HfArgumentParser((ScriptArguments, GEKOTrainingArguments), prog="geko-hf train"))
     parser.set_defaults(**TRAIN_DEFAULTS, **device_defaults())
     return parser
 

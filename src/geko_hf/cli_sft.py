@@ -70,8 +70,9 @@ def build_sft_parser():
     from trl import ModelConfig, TrlParser
 
     from .sft import GEKOSFTConfig
+    from .training_args import allow_bare_bool_flags
 
-    parser = TrlParser((SFTScriptArguments, GEKOSFTConfig, ModelConfig), prog="geko-hf sft")
+    parser = allow_bare_bool_flags(TrlParser((SFTScriptArguments, GEKOSFTConfig, ModelConfig), prog="geko-hf sft"))
     parser.set_defaults(**SFT_DEFAULTS, **device_defaults())
     return parser
 

@@ -64,6 +64,17 @@ def geko_config_from_args(args) -> GEKOConfig:
         raise ValueError(msg) from None
 
 
+def allow_bare_bool_flags(parser):
+    """`--geko_use_curriculum` alone means true, as `--bf16` does. HfArgumentParser makes a bool flag's value
+    optional only when its default is not None, and the geko_ defaults are None ("not set"); argparse offers no
+    public way to change an added argument, so its actions are edited in place."""
+    bools = {PREFIX + name for name, hint in typing.get_type_hints(GEKOConfig).items() if hint is bool}
+    for action in parser._actions:
+        if action.dest in bools:
+            action.nargs, action.const = "?", True
+    return parser
+
+
 @dataclass
 class GEKOTrainingArguments(TrainingArguments, GEKOArguments):
     """`TrainingArguments` + GEKO. Every `GEKOConfig` field is here as `geko_<name>` (CLI `--geko_<name>`)."""
