@@ -136,6 +136,16 @@ def test_a_logging_only_change_resumes(straight_run, tmp_path):
     assert b.state.global_step == straight_run[0].state.global_step
 
 
+def test_model_only_checkpoint_is_refused(tmp_path):
+    """save_only_model=True: before, the run resumed with a fresh optimizer and a schedule restarted from warmup."""
+    a = _trainer(tmp_path / "a", save_strategy="steps", save_steps=2, save_only_model=True, num_train_epochs=1)
+    a.train()
+    b = _trainer(tmp_path / "b", num_train_epochs=1)
+    with pytest.raises(ValueError, match=r"no optimizer or LR-scheduler state \(it was saved with save_only_model"):
+        b.train(resume_from_checkpoint=str(tmp_path / "a" / "checkpoint-2"))
+    assert b.state.global_step == 0
+
+
 def test_stock_trainer_checkpoint_warns_and_starts_fresh(tmp_path, caplog):
     args = make_args(tmp_path, num_train_epochs=1, save_strategy="steps", save_steps=4)
     Trainer(model=tiny_gpt2(), args=args, train_dataset=toy_lm_dataset(random_every=4)).train()

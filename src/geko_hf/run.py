@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 
 from .checkpoint import dataset_fingerprint, load_geko_state
 from .config import GEKOConfig
@@ -116,6 +117,13 @@ class TrainerRun:
                 "Checkpoint %s has no GEKO state (saved by a stock Trainer?): GEKO starts from a fresh state; "
                 "the model, optimizer and schedule resume as usual.", folder)
             return
+        if not has_optimizer_state(folder):
+            raise ValueError(
+                f"Checkpoint {folder} holds the model and GEKO's state but no optimizer or LR-scheduler state (it was "
+                "saved with save_only_model=True): the schedule would restart from its warmup in mid-run. Resume from "
+                "a checkpoint saved without save_only_model, or start a new run from the saved model "
+                "(model_name_or_path=the checkpoint folder, without resume_from_checkpoint)."
+            )
         saved, ours = payload.get("fingerprint") or {}, self.fingerprint
         if saved != ours:
             raise ValueError(
@@ -166,6 +174,12 @@ def check_same_batch(folder: str, saved: dict, tracker: GEKOTracker) -> None:
             "gradient_accumulation_steps and number of processes, or start a new run from the saved model "
             "(model_name_or_path=the checkpoint folder, without resume_from_checkpoint)."
         )
+
+
+def has_optimizer_state(folder: str) -> bool:
+    """Whether HF saved the optimizer/scheduler with the model: optimizer.pt and scheduler.pt, FSDP's optimizer_0,
+    or DeepSpeed's global_step* folder (which holds its scheduler)."""
+    return any(name.startswith(("optimizer", "scheduler", "global_step")) for name in os.listdir(folder))
 
 
 # Settings that change what GEKO prints, not what it trains: free to change on resume.
