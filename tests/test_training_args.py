@@ -118,7 +118,7 @@ def test_preset_overridden_by_non_default_field(tmp_path):
 
 
 def test_unknown_preset_raises(tmp_path):
-    with pytest.raises(ValueError, match="Unknown GEKO preset 'turbo'"):
+    with pytest.raises(ValueError, match="`geko_preset`: unknown GEKO preset 'turbo'"):  # names the flag
         _parse(["--geko_preset", "turbo"], tmp_path)
 
 

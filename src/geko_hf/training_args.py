@@ -49,7 +49,10 @@ GEKOArguments.__doc__ = "The GEKO fields as a dataclass mixin (`geko_<GEKOConfig
 
 def geko_config_from_args(args) -> GEKOConfig:
     """Build the GEKOConfig an argument object describes: the preset (or defaults), then every field set."""
-    base = get_preset(args.geko_preset) if getattr(args, "geko_preset", None) else GEKOConfig()
+    try:
+        base = get_preset(args.geko_preset) if getattr(args, "geko_preset", None) else GEKOConfig()
+    except ValueError as e:
+        raise ValueError(f"`geko_preset`: {str(e)[0].lower()}{str(e)[1:]}") from None
     changes = {}
     for f in dataclasses.fields(GEKOConfig):
         value = getattr(args, PREFIX + f.name, None)
