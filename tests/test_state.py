@@ -235,6 +235,15 @@ def test_prune_after_two_consecutive_freeze_repartitions():
     assert not st.pruned[3:].any()
 
 
+def test_prune_counts_epochs_when_repartitioning_every_other_epoch():
+    # prune_frozen_after counts epochs (the seed's meaning): with repartition_every=2 one FREEZE repartition spans
+    # 2 epochs. Before: it counted repartitions, so pruning took twice the epochs asked for.
+    st = SampleState(N, GEKOConfig(prune_frozen_after=2, repartition_every=2))
+    _observe(st, [0], loss=0.0)
+    st.repartition()
+    assert st.frozen_epochs[0] == 2 and st.pruned[0]
+
+
 def test_prune_needs_consecutive_epochs():
     st = SampleState(N, GEKOConfig(prune_frozen_after=2))
     _observe(st, [0], loss=0.0)

@@ -137,9 +137,10 @@ class SampleState:
         self.stuck[:] = stuck_mask(self.streak, self.margin, self.streak_margin, cfg.stuck_after, cfg.stuck_min_gain)
         self.stuck &= live
         frozen = live & (self.bucket == FREEZE)
-        # consecutive FREEZE repartitions (saturating); in place, no fancy-indexed copies (10 M samples)
-        fe = self.frozen_epochs
-        np.add(fe, 1, out=fe, where=frozen & (fe < _MAX_SEEN))
+        # consecutive FREEZE epochs (each repartition spans repartition_every of them; saturating); in place, no
+        # fancy-indexed copies (10 M samples)
+        fe, span = self.frozen_epochs, cfg.repartition_every
+        np.add(fe, span, out=fe, where=frozen & (fe <= _MAX_SEEN - span))
         np.copyto(fe, 0, where=live & ~frozen)
         if cfg.prune_frozen_after > 0:
             self.pruned |= frozen & (self.frozen_epochs >= cfg.prune_frozen_after)
