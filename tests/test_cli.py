@@ -218,3 +218,19 @@ def test_a_bare_geko_bool_flag_means_true(argv, want):
     # before: "--geko_use_curriculum: expected one argument" (a bare --bf16 works: HF's bools take no value)
     sa, args = cli.build_train_parser().parse_args_into_dataclasses(args=argv)
     assert args.geko_use_curriculum is want
+
+
+def test_report_metrics_are_the_saved_models_with_load_best_model_at_end(tmp_path):
+    # the tiny model's held-out loss rises after epoch 1, so the model kept is an earlier epoch's; before,
+    # geko_report.json quoted the last epoch's eval for it
+    out = tmp_path / "best"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(["train", *TINY, "--num_train_epochs", "3", "--output_dir", str(out), "--eval_strategy",
+                         "epoch", "--save_strategy", "epoch", "--load_best_model_at_end", "true",
+                         "--metric_for_best_model", "loss"]) == 0
+    state = json.loads((out / "trainer_state.json").read_text())
+    evals = {e["step"]: e for e in state["log_history"] if "eval_loss" in e}
+    best = evals[state["best_global_step"]]
+    assert state["best_global_step"] != max(evals)  # the kept model is not the last one (else nothing is tested)
+    report = json.loads((out / "geko_report.json").read_text())
+    assert report["eval"]["eval_loss"] == pytest.approx(best["eval_loss"], rel=1e-5)

@@ -230,7 +230,7 @@ def _train(sa, args, t0) -> dict:
     result = trainer.train(resume_from_checkpoint=resume)
     eval_metrics = {}
     if eval_ds is not None:
-        eval_metrics = last_eval(trainer.state) or trainer.evaluate()
+        eval_metrics = last_eval(trainer.state, args) or trainer.evaluate()
     trainer.save_model()
     trainer.save_state()
     if not trainer.is_world_process_zero():

@@ -188,7 +188,7 @@ def _sft(sa, args, model_args, t0) -> dict:
     if isinstance(resume, str) and resume.lower() in ("true", "last"):
         resume = True  # the newest complete checkpoint in output_dir (as `geko-hf train` and TRL's sft script)
     result = trainer.train(resume_from_checkpoint=resume)
-    eval_metrics = (last_eval(trainer.state) or trainer.evaluate()) if held is not None else {}
+    eval_metrics = (last_eval(trainer.state, args) or trainer.evaluate()) if held is not None else {}
     trainer.save_model()
     trainer.save_state()  # trainer_state.json: `geko-hf report` reads the loss and held-out metrics from it
     if not trainer.is_world_process_zero():

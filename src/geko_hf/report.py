@@ -150,9 +150,13 @@ def enrich_history(rows, log_history) -> list:
     return out
 
 
-def last_eval(state) -> dict:
-    """The eval metrics logged at the final step, if the run evaluated there."""
+def last_eval(state, args=None) -> dict:
+    """The eval metrics of the model the run ends with, if logged: the final step's, or under load_best_model_at_end
+    the best checkpoint's (the model HF loads back and saves). {}: evaluate it."""
+    step = state.global_step
+    if args is not None and args.load_best_model_at_end:
+        step = getattr(state, "best_global_step", None)
     for entry in reversed(state.log_history):
-        if any(k.startswith("eval_") for k in entry):
-            return dict(entry) if entry.get("step") == state.global_step else {}
+        if any(k.startswith("eval_") for k in entry) and entry.get("step") == step:
+            return dict(entry)
     return {}
