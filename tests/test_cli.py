@@ -140,6 +140,12 @@ def test_report_without_state_names_the_checkpoints(tmp_path, capsys):
     assert cli.main(["report", str(tmp_path / "nope")]) == 2
 
 
+def test_report_on_a_damaged_state_file_is_one_sentence(tmp_path, capsys):
+    (tmp_path / STATE_FILE).write_bytes(b"not a zip")  # before: a traceback
+    assert cli.main(["report", str(tmp_path)]) == 2
+    assert "is damaged" in capsys.readouterr().err
+
+
 def test_report_lists_hard_samples_with_text(tmp_path, capsys):
     """A hand-made state: HARD ids 3 (conf 0.7) and 1 (conf 0.95) come out most confident first, with text."""
     tracker = GEKOTracker(6, GEKOConfig(), seed=0, num_epochs=3, unit=2, batch_size=2)

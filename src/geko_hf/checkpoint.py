@@ -47,6 +47,10 @@ def save_geko_state(folder: str, payload: dict) -> str:
     return final
 
 
+class StateFileError(ValueError):
+    """A geko_state.npz that cannot be read: damaged, truncated, or not written by this geko_hf."""
+
+
 def load_geko_state(folder: str) -> dict:
     """The payload saved in folder (a checkpoint-N/ or an output_dir); clear errors for missing/damaged files."""
     path = folder if folder.endswith(".npz") else os.path.join(folder, STATE_FILE)
@@ -60,7 +64,7 @@ def load_geko_state(folder: str) -> dict:
             arrays = {k: z[k] for k in z.files if k != "meta"}
             meta = str(z["meta"])
     except (zipfile.BadZipFile, ValueError, OSError, KeyError) as e:
-        raise ValueError(f"GEKO state file {path!r} is damaged ({e}); resume from an earlier checkpoint.") from e
+        raise StateFileError(f"GEKO state file {path!r} is damaged ({e}); resume from an earlier checkpoint.") from e
 
     def decode(o):
         return arrays[o["__array__"]] if set(o) == {"__array__"} else o
@@ -68,15 +72,15 @@ def load_geko_state(folder: str) -> dict:
     try:
         payload = json.loads(meta, object_hook=decode)
     except (json.JSONDecodeError, KeyError) as e:
-        raise ValueError(f"GEKO state file {path!r} is damaged ({e}); resume from an earlier checkpoint.") from e
+        raise StateFileError(f"GEKO state file {path!r} is damaged ({e}); resume from an earlier checkpoint.") from e
     if not isinstance(payload, dict) or "format" not in payload:
         # Every geko_hf release stamps its files (format 1 since 0.1); no older layout exists to migrate from.
-        raise ValueError(
+        raise StateFileError(
             f"{path!r} has no GEKO state format stamp, so it was not written by geko_hf: resume from a checkpoint "
             "saved by a GEKO trainer, or start without resuming."
         )
     if int(payload.get("format", 0)) > FORMAT:
-        raise ValueError(
+        raise StateFileError(
             f"{path!r} was written by a newer geko_hf (state format {payload['format']}, geko_hf "
             f"{payload.get('geko_hf_version', '?')}); this is geko_hf with format {FORMAT}: upgrade geko_hf."
         )

@@ -133,9 +133,11 @@ def main(argv=None) -> int:
         sft(rest)
         return 0
     if command == "report":
+        from .checkpoint import StateFileError
+
         try:
             report(rest)
-        except FileNotFoundError as e:
+        except (FileNotFoundError, StateFileError) as e:
             print(f"geko-hf report: {e}", file=sys.stderr)
             return 2
         return 0
