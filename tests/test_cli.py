@@ -240,3 +240,17 @@ def test_report_metrics_are_the_saved_models_with_load_best_model_at_end(tmp_pat
     assert state["best_global_step"] != max(evals)  # the kept model is not the last one (else nothing is tested)
     report = json.loads((out / "geko_report.json").read_text())
     assert report["eval"]["eval_loss"] == pytest.approx(best["eval_loss"], rel=1e-5)
+
+
+def test_banner_shows_max_steps_instead_of_epochs():
+    # before: "Epochs : 3" (num_train_epochs' default) on a run that max_steps ends
+    from types import SimpleNamespace
+
+    import torch
+
+    from geko_hf.console import banner
+
+    args = cli.build_train_parser().parse_args_into_dataclasses(args=["--max_steps", "40", "--output_dir", "o"])[1]
+    text = banner(SimpleNamespace(max_length=64), args, SimpleNamespace(description="d"), torch.nn.Linear(2, 2), "m",
+                  10, 2)
+    assert "as many as max_steps=40" in text

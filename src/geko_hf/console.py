@@ -126,7 +126,7 @@ def banner(sa, args, data, model, model_desc, n_train, n_eval) -> str:
         ("Model", f"{model_desc}, {params / 1e6:.1f} M params"),
         ("Dataset", data.description),
         ("Samples", f"{n_train:,} train / {n_eval:,} held-out, max {sa.max_length} tokens"),
-        ("Epochs", f"{args.num_train_epochs:g}"),
+        ("Epochs", f"{args.num_train_epochs:g}" if args.max_steps <= 0 else f"as many as max_steps={args.max_steps}"),
         ("Batch size", f"{args.per_device_train_batch_size} x {args.gradient_accumulation_steps} accum"
                        f" x {args.world_size} process(es)"),
         ("Learning rate", f"{args.learning_rate:g}, warmup {args.warmup_steps:g} steps"),
