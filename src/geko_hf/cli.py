@@ -41,7 +41,7 @@ from .report import (enrich_history, format_bucket_table, format_hard, format_hi
                      hard_samples, last_eval)
 from .suspects import suspect_samples
 from .run_files import (PLOT_FILE, REPORT_FILE, TEXTS_FILE, find_up, load_tracker_state, plot_title, read_json,
-                        read_log_history, try_plot, with_texts, write_report, write_texts)
+                        read_log_history, resume_target, try_plot, with_texts, write_report, write_texts)
 from .tracker import GEKOTracker
 
 # Defaults of `geko-hf train` that differ from TrainingArguments' (the user's flags still win). They are the
@@ -226,10 +226,7 @@ def _train(sa, args, t0) -> dict:
     if args.process_index == 0:
         print(banner(sa, args, data, model, model_desc, len(train_ds), 0 if eval_ds is None else len(eval_ds)))
 
-    resume = args.resume_from_checkpoint
-    if isinstance(resume, str) and resume.lower() in ("true", "last"):
-        resume = True  # the newest complete checkpoint in output_dir (HfArgumentParser gives strings)
-    result = trainer.train(resume_from_checkpoint=resume)
+    result = trainer.train(resume_from_checkpoint=resume_target(args.resume_from_checkpoint))
     eval_metrics = {}
     if eval_ds is not None:
         eval_metrics = last_eval(trainer.state, args) or trainer.evaluate()

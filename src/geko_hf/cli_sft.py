@@ -25,7 +25,7 @@ from typing import Optional
 from .console import install_console, quiet_library_bars, summary
 from .device import device_defaults
 from .report import enrich_history, format_hard, hard_samples, last_eval
-from .run_files import PLOT_FILE, TEXTS_FILE, try_plot, with_texts, write_report
+from .run_files import PLOT_FILE, TEXTS_FILE, resume_target, try_plot, with_texts, write_report
 
 SFT_DEFAULTS = {  # the embedded default's recipe (minutes on 2 CPU cores); the user's flags still win
     "output_dir": "geko_sft_output",
@@ -184,10 +184,7 @@ def _sft(sa, args, model_args, t0) -> dict:
     if args.process_index == 0:
         print(f"[GEKO] SFT {model_desc} on {data_desc}: {len(kept):,} train / {0 if held is None else len(held):,} "
               f"held-out samples, {args.num_train_epochs:g} epochs")
-    resume = args.resume_from_checkpoint
-    if isinstance(resume, str) and resume.lower() in ("true", "last"):
-        resume = True  # the newest complete checkpoint in output_dir (as `geko-hf train` and TRL's sft script)
-    result = trainer.train(resume_from_checkpoint=resume)
+    result = trainer.train(resume_from_checkpoint=resume_target(args.resume_from_checkpoint))
     eval_metrics = (last_eval(trainer.state, args) or trainer.evaluate()) if held is not None else {}
     trainer.save_model()
     trainer.save_state()  # trainer_state.json: `geko-hf report` reads the loss and held-out metrics from it
