@@ -18,15 +18,15 @@ import sys
 
 import numpy as np
 
+REPORT_FILE = "geko_report.json"
+PLOT_FILE = "geko_buckets.png"
+TEXTS_FILE = "geko_train_texts.jsonl"
+
+
 def resume_target(value):
     """`--resume_from_checkpoint` as Trainer.train takes it: "true"/"last" (HfArgumentParser gives strings) mean
     the newest complete checkpoint in output_dir, as in `trl sft`; a path or None passes through."""
     return True if isinstance(value, str) and value.lower() in ("true", "last") else value
-
-
-REPORT_FILE = "geko_report.json"
-PLOT_FILE = "geko_buckets.png"
-TEXTS_FILE = "geko_train_texts.jsonl"
 
 
 # -- writing -----------------------------------------------------------------------------------------------
