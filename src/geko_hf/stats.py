@@ -115,8 +115,9 @@ def segment_index(inputs: dict, num_samples: int) -> torch.Tensor:
             "which tokens belong to which sample. Packed rows (several documents in one row) are not supported: use "
             "padding-free batches (one sequence per sample, told apart by `position_ids`) or ordinary padding."
         )
-    starts = torch.ones_like(position_ids, dtype=torch.bool)
-    starts[:, 1:] = position_ids[:, 1:] != position_ids[:, :-1] + 1
+    rows = position_ids.reshape(-1, position_ids.shape[-1])  # [B, T] (a bare [T] as one row)
+    starts = torch.ones_like(rows, dtype=torch.bool)
+    starts[:, 1:] = rows[:, 1:] != rows[:, :-1] + 1
     return (torch.cumsum(starts.reshape(-1).long(), 0) - 1).reshape(position_ids.shape)
 
 
