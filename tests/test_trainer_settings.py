@@ -199,6 +199,50 @@ def test_max_steps_is_honoured_when_epochs_shrink(tmp_path):
     assert rep["model_forward_calls"] == rep["full_data"]["model_forward_calls"] == 40
 
 
+def _stock_and_geko(tmp_path, n, **kw):
+    """(stock forward calls, stock sample passes, stock state.epoch, GEKO's trainer) for the same arguments on n rows
+    of random tokens (nothing freezes); the stock side counted by a forward hook, not from GEKO's report."""
+    from hf_helpers import ForwardCounter
+
+    ds = toy_lm_dataset(n=n, learnable_every=1000)
+    model = tiny_gpt2()
+    calls, sizes = ForwardCounter(model), []
+    model.register_forward_hook(lambda m, a, kw_, out: sizes.append(kw_["input_ids"].shape[0]) if m.training else None,
+                                with_kwargs=True)
+    stock = Trainer(model=model, args=make_args(tmp_path / "s", **kw), train_dataset=ds, callbacks=[calls])
+    stock.train()
+    geko = GEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path / "g", **kw), train_dataset=ds,
+                       geko_config=NO_LIGHT_THINNING)
+    geko.train()
+    return calls.calls, sum(sizes), stock.state.epoch, geko
+
+
+@pytest.mark.parametrize("n, kw, stock_counts", [
+    (37, dict(per_device_train_batch_size=4, gradient_accumulation_steps=3, max_steps=9), (23, 86)),
+    (9, dict(per_device_train_batch_size=4, gradient_accumulation_steps=4, max_steps=10), (30, 90)),
+    (37, dict(per_device_train_batch_size=4, gradient_accumulation_steps=3, num_train_epochs=2.5), (26, 98)),
+], ids=["max_steps_short_last_step", "max_steps_epoch_under_one_step", "fractional_epochs_short_last_step"])
+def test_full_data_reference_is_the_stock_run_when_accumulation_leaves_a_short_step(tmp_path, n, kw, stock_counts):
+    # The stock Trainer ends each epoch on a short optimizer step when its micro-batches do not divide by
+    # gradient_accumulation_steps (37 rows, batch 4, accumulation 3: 10 micro-batches in 4 steps, the last of 1);
+    # GEKO's plans are whole steps. Before: the reference assumed GEKO's micro-batches per step (27 calls and 100
+    # passes for the stock run's 23 and 86), so the report understated what GEKO spends over the stock run.
+    calls, passes, _, geko = _stock_and_geko(tmp_path, n, **kw)
+    assert (calls, passes) == stock_counts  # pins HF: the epoch's last step is short, not dropped
+    full = geko.get_efficiency_report()["full_data"]
+    assert (full["model_forward_calls"], full["forward_sample_passes"]) == stock_counts
+
+
+def test_max_steps_reached_mid_epoch_ends_state_epoch_at_its_fraction(tmp_path):
+    # 37 rows, batch 4, accumulation 3: GEKO's epochs are 4 steps of 12 passes (48: the plan rounds up to whole
+    # steps). max_steps=9 stops a quarter into the third epoch. Before: state.epoch 3.0, as if it were whole.
+    _, _, stock_epoch, geko = _stock_and_geko(tmp_path, 37, per_device_train_batch_size=4,
+                                              gradient_accumulation_steps=3, max_steps=9)
+    assert stock_epoch == pytest.approx(2.3)  # the stock run's own fraction: 3 of its 10 micro-batches
+    assert geko.state.epoch == pytest.approx(2.25)
+    assert [r["epoch_share"] for r in geko.get_efficiency_report()["history"]] == [1.0, 1.0, 0.25]
+
+
 class StopAtStep(TrainerCallback):
     """Stops training at a given step, as EarlyStoppingCallback does when an eval mid-epoch stops improving."""
 

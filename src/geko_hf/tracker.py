@@ -164,7 +164,7 @@ class GEKOTracker:
         of its plan trained. A run stopped mid-epoch (EarlyStoppingCallback, should_training_stop) is compared with a
         stock run stopped at the same point of its epoch, not with a whole epoch it never trained."""
         planned = len(self._plans.get(epoch, ()))
-        done = min(passes / planned, 1.0) if planned and not self.fixed_steps else 1.0
+        done = min(passes / planned, 1.0) if planned else 1.0
         return self.epoch_share(epoch) * done
 
     # -- accounting ---------------------------------------------------------------------------------
@@ -174,30 +174,49 @@ class GEKOTracker:
             return max(self.num_samples // self.batch_size, 1)
         return max(math.ceil(self.num_samples / self.batch_size), 1)
 
-    def reference_epochs(self) -> float:
-        """Epochs of full data the stock Trainer would have trained for the same run: the epochs completed, the last
-        one at its fraction; with fixed steps (max_steps), as many full-data epochs as batches GEKO trained."""
+    def _stock_steps(self) -> tuple[int, int, int]:
+        """(micro-batches per optimizer step, micro-batches per epoch, optimizer steps per epoch) of the stock
+        Trainer: an epoch whose micro-batches do not divide by the accumulation ends on a short step (HF's
+        num_update_steps_per_epoch rounds up), where GEKO's plans are whole steps."""
+        accumulation = max(self.unit // self.batch_size, 1)
+        batches = self.reference_batches_per_epoch()
+        return accumulation, batches, -(-batches // accumulation)
+
+    def _stock_epochs(self) -> list[int]:
+        """Micro-batches of each epoch the stock Trainer runs for the same run: with fixed steps (max_steps), as
+        many optimizer steps as GEKO trained; otherwise each epoch GEKO completed, a partial one (a fractional
+        last epoch, a run stopped mid-epoch) at the same share of its optimizer steps, rounded up as HF rounds
+        num_train_epochs=2.5 into max_steps."""
+        accumulation, batches, steps_per_epoch = self._stock_steps()
         if self.fixed_steps:
-            return self.totals["batches"] / self.reference_batches_per_epoch()
+            whole, rest = divmod(-(-self.totals["batches"] // accumulation), steps_per_epoch)
+            return [batches] * whole + ([min(rest * accumulation, batches)] if rest else [])
         # rows from a checkpoint of geko_hf <= 0.3.0 have no epoch_share: their epochs were whole
-        return sum(r.get("epoch_share", self.epoch_share(e)) for e, r in enumerate(self.history)) or 1.0
+        shares = [r.get("epoch_share", self.epoch_share(e)) for e, r in enumerate(self.history)] or [1.0]
+        return [batches if s >= 1.0 else min(math.ceil(s * steps_per_epoch - 1e-9) * accumulation, batches)
+                for s in shares]
+
+    def reference_epochs(self) -> float:
+        """Epochs of full data the stock Trainer would have trained for the same run, as its state.epoch counts
+        them (micro-batches / micro-batches per epoch): 2.6 for num_train_epochs=2.5 when the last epoch's steps
+        round up to 6 of 10 micro-batches."""
+        return sum(self._stock_epochs()) / self.reference_batches_per_epoch()
 
     def full_data_reference(self) -> dict:
         """What the same run would have cost on full data with the stock Trainer (every sample once an epoch, or
         under drop_last the samples of its whole batches: the tokens then at the mean sample's count)."""
-        epochs = self.reference_epochs()
-        batches = self.reference_batches_per_epoch()
-        passes = min(batches * self.batch_size, self.num_samples)
+        per_epoch = self.reference_batches_per_epoch()
+        passes_per_epoch = min(per_epoch * self.batch_size, self.num_samples)
+        epochs = self._stock_epochs()
+        passes = sum(min(b * self.batch_size, passes_per_epoch) for b in epochs)
         seen = self.state.times_seen > 0
         mean_tokens = float(self.state.tokens[seen].mean()) if seen.any() else 0.0
         tokens_per_epoch = float(self.state.tokens[seen].sum()) + mean_tokens * float((~seen).sum())
-        if passes < self.num_samples:
-            tokens_per_epoch *= passes / self.num_samples
         return {
-            "epochs": epochs,
-            "sample_passes": int(round(passes * epochs)),
-            "batches": int(round(batches * epochs)),
-            "tokens": int(round(tokens_per_epoch * epochs)),
+            "epochs": sum(epochs) / per_epoch,
+            "sample_passes": passes,
+            "batches": sum(epochs),
+            "tokens": int(round(tokens_per_epoch * passes / self.num_samples)),
         }
 
     def efficiency_report(self) -> dict:
