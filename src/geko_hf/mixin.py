@@ -152,14 +152,15 @@ class GEKOMixin:
         if label_name not in batch and "label" not in batch and not all(run.hooks.values()):
             _warn_no_labels_once(self)
         # The stock loss, unchanged; the statistics come from the SAME outputs, outside the autograd graph.
-        loss, outputs, graph_outputs = self._loss_and_outputs(model, inputs, num_items_in_batch)
+        loss, outputs, in_graph = self._loss_and_outputs(model, inputs, num_items_in_batch)
         with torch.no_grad():
             stats = sample_stats(outputs, batch, run.hooks, num_samples=len(ids), shift_labels=self._geko_shift(model),
                                  label_name=label_name)
         run.record(ids, stats)
         weights = run.sample_weights(ids)  # a device-side lookup: no host sync per step
         if weights is not None:
-            weight_sample_gradients(graph_outputs, batch, weights, num_samples=len(ids))
+            for graph_outputs in in_graph:
+                weight_sample_gradients(graph_outputs, batch, weights, num_samples=len(ids))
         return (loss, outputs) if return_outputs else loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **kwargs):
@@ -193,9 +194,10 @@ class GEKOMixin:
         return self._geko_shift_labels
 
     def _loss_and_outputs(self, model, inputs, num_items_in_batch):
-        """The parent's loss, the outputs of the forward pass it ran (without a second forward), and the outputs the
-        loss was computed from (they differ when TRL computes the loss on a logits forward and its metrics on a
-        fused one under no_grad: per-sample gradient weights must go to the former).
+        """The parent's loss, the outputs of the forward pass it ran (without a second forward), and every output the
+        loss was computed from: the gradient-carrying ones (they differ when TRL computes the loss on a logits forward
+        and its metrics on a fused one under no_grad: per-sample gradient weights must go to the former; a
+        compute_loss with two forwards of the batch, as R-Drop's, needs the weights on both).
 
         The stock `Trainer.compute_loss` hands its outputs back for free. A parent that overrides compute_loss may
         not: TRL's SFTTrainer runs an EXTRA full-logits forward for `return_outputs=True` (its fused LM head builds
@@ -205,7 +207,7 @@ class GEKOMixin:
         parent = super().compute_loss
         if getattr(parent, "__func__", None) is Trainer.compute_loss:
             loss, outputs = parent(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
-            return loss, outputs, outputs
+            return loss, outputs, [outputs]
         captured = []
         handle = model.register_forward_hook(lambda _module, _args, out: captured.append(out))
         try:
@@ -219,7 +221,7 @@ class GEKOMixin:
                 "`model.forward`."
             )
         in_graph = [out for out in captured if getattr(output_tensor(out)[0], "requires_grad", False)]
-        return loss, captured[-1], (in_graph or captured)[-1]
+        return loss, captured[-1], in_graph or captured[-1:]
 
     # -- the seed's conveniences --------------------------------------------------------------------
     def get_efficiency_report(self) -> dict:
