@@ -107,11 +107,34 @@ def _assert_close(got, want):
         assert torch.allclose(got[name], want[name], rtol=1e-4, atol=1e-6), name
 
 
-def test_hook_equals_weighted_loss_causal_lm_padded(tmp_path):
+class _TwoForwards(Trainer):
+    """A compute_loss with two gradient-carrying forwards of the same batch (R-Drop-style consistency training):
+    the loss is their mean."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        first, _ = super().compute_loss(model, dict(inputs), return_outputs=True, num_items_in_batch=num_items_in_batch)
+        second, out = super().compute_loss(model, dict(inputs), return_outputs=True,
+                                           num_items_in_batch=num_items_in_batch)
+        loss = (first + second) / 2
+        return (loss, out) if return_outputs else loss
+
+
+def _geko_causal(args, ds, two_forwards):
+    config = GEKOConfig(light_sample_rate=0.5)
+    if two_forwards:
+        from geko_hf import GEKOCallback
+
+        return _TwoForwards(model=tiny_gpt2(), args=args, train_dataset=ds, callbacks=[GEKOCallback(config)])
+    return GEKOTrainer(model=tiny_gpt2(), args=args, train_dataset=ds, geko_config=config)
+
+
+# two_forwards: before, only the last gradient-carrying forward was weighted, so a LIGHT sample drawn at rate 0.5
+# trained with weight (1 + 2) / 2 = 1.5 instead of 2 (and a weight-0 sample kept half its gradient), silently.
+@pytest.mark.parametrize("two_forwards", [False, True], ids=["one_forward", "two_forwards"])
+def test_hook_equals_weighted_loss_causal_lm_padded(tmp_path, two_forwards):
     ds = toy_lm_dataset(n=16)
     args = make_args(tmp_path, per_device_train_batch_size=8)
-    geko = GEKOTrainer(model=tiny_gpt2(), args=args, train_dataset=ds,
-                       geko_config=GEKOConfig(light_sample_rate=0.5))
+    geko = _geko_causal(args, ds, two_forwards)
     stock = Trainer(model=tiny_gpt2(), args=args, train_dataset=ds)
     batch = next(iter(geko.get_train_dataloader()))
     num_items = (batch["labels"][:, 1:] != -100).sum()
@@ -151,36 +174,6 @@ def test_hook_equals_weighted_loss_sft(tmp_path, padding_free, fused):
         owner = torch.arange(n)[:, None].expand_as(batch["labels"])
     w = WEIGHTS[:n]
     _assert_close(_weighted_step(geko, batch, num_items, w), _reference(stock, batch, num_items, w, owner))
-
-
-class _TwoForwards(Trainer):
-    """A compute_loss with two gradient-carrying forwards of the same batch (R-Drop-style consistency training):
-    the loss is their mean."""
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        first, _ = super().compute_loss(model, dict(inputs), return_outputs=True, num_items_in_batch=num_items_in_batch)
-        second, out = super().compute_loss(model, dict(inputs), return_outputs=True,
-                                           num_items_in_batch=num_items_in_batch)
-        loss = (first + second) / 2
-        return (loss, out) if return_outputs else loss
-
-
-def test_hook_weights_every_forward_of_a_compute_loss_with_two(tmp_path):
-    # Before: only the last gradient-carrying forward was weighted, so a LIGHT sample drawn at rate 0.5 trained
-    # with weight (1 + 2) / 2 = 1.5 instead of 2 (and a weight-0 sample kept half its gradient), silently.
-    from geko_hf import GEKOCallback
-
-    ds = toy_lm_dataset(n=16)
-    args = make_args(tmp_path, per_device_train_batch_size=8)
-    geko = _TwoForwards(model=tiny_gpt2(), args=args, train_dataset=ds,
-                        callbacks=[GEKOCallback(GEKOConfig(light_sample_rate=0.5))])
-    stock = Trainer(model=tiny_gpt2(), args=args, train_dataset=ds)
-    batch = next(iter(geko.get_train_dataloader()))
-    num_items = (batch["labels"][:, 1:] != -100).sum()
-    for t in (geko, stock):
-        t.current_gradient_accumulation_steps = 1
-    owner = torch.arange(8)[:, None].expand_as(batch["labels"])
-    _assert_close(_weighted_step(geko, batch, num_items, WEIGHTS), _reference(stock, batch, num_items, WEIGHTS, owner))
 
 
 def _plain_causal_loss(outputs, labels, num_items_in_batch=None):
