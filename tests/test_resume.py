@@ -25,11 +25,20 @@ EPOCHS = 6
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _trainer(out_dir, ds=None, geko_config=None, **kw):
+def _trainer(out_dir, ds=None, geko_config=None, model=None, **kw):
     args = make_args(Path(out_dir), **{"num_train_epochs": EPOCHS, **kw})
     args.output_dir = str(out_dir)
-    return GEKOTrainer(model=tiny_gpt2(), args=args, train_dataset=ds if ds is not None else toy_lm_dataset(
+    return GEKOTrainer(model=model or tiny_gpt2(), args=args, train_dataset=ds if ds is not None else toy_lm_dataset(
         random_every=4), geko_config=geko_config)
+
+
+def _gpt2_with_dropout():
+    """tiny_gpt2 with dropout: a resume that does not restore the checkpoint's RNG state trains other masks."""
+    model = tiny_gpt2()
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.1
+    return model
 
 
 def _assert_same_run(a, b):
@@ -83,6 +92,33 @@ def test_resume_mid_epoch_with_ignore_data_skip_is_bit_identical(straight_run, t
     b = _trainer(tmp_path / "resumed", save_strategy="no", ignore_data_skip=True)
     b.train(resume_from_checkpoint=str(out / f"checkpoint-{_step_inside(hist, shrunk, 1)}"))
     _assert_same_run(a, b)
+
+
+@pytest.mark.parametrize("ignore_data_skip", [False, True])
+def test_resume_from_an_epochs_last_step_is_bit_identical(tmp_path, ignore_data_skip):
+    # HF saves the checkpoint of an epoch's last step before on_epoch_end, so GEKO's epoch is still open in it.
+    # Before: the resume re-entered that finished epoch with no batch left, so HF never restored the RNG state
+    # (other dropout masks from there on), and under ignore_data_skip it ended the run after that epoch.
+    kw = dict(num_train_epochs=3, ds=toy_lm_dataset(n=32, random_every=4))
+    a = _trainer(tmp_path / "a", model=_gpt2_with_dropout(), save_strategy="steps", save_steps=1, **kw)
+    a.train()
+    ckpt = tmp_path / "a" / f"checkpoint-{a._geko_callback.tracker.history[0]['batches']}"
+    assert load_geko_state(str(ckpt))["in_epoch"]
+    b = _trainer(tmp_path / "b", model=_gpt2_with_dropout(), ignore_data_skip=ignore_data_skip, **kw)
+    b.train(resume_from_checkpoint=str(ckpt))
+    _assert_same_run(a, b)
+    rows = [[(log["epoch"], log["geko/epoch_sample_passes"]) for log in t.state.log_history
+             if "geko/epoch_sample_passes" in log] for t in (a, b)]
+    assert rows[0] == rows[1]  # the closed epoch's row is logged by the resumed run
+
+
+def test_changed_max_steps_is_refused_even_at_the_same_epoch_count(tmp_path):
+    # max_steps 10 and 12 both need 2 full-data epochs of 8 steps. Before: the resume was accepted and kept the
+    # saved schedule's length, so steps 11 and 12 trained at LR 0.
+    _trainer(tmp_path / "a", max_steps=10, save_strategy="steps", save_steps=3).train()
+    b = _trainer(tmp_path / "b", max_steps=12)
+    with pytest.raises(ValueError, match=r"saved with max_steps=10 \(now max_steps=12\)"):
+        b.train(resume_from_checkpoint=str(tmp_path / "a" / "checkpoint-3"))
 
 
 def test_resume_true_picks_newest_complete_checkpoint(tmp_path):
@@ -154,6 +190,26 @@ def test_stock_trainer_checkpoint_warns_and_starts_fresh(tmp_path, caplog):
         b.train(resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-4"))
     assert "has no GEKO state" in caplog.text and "fresh state" in caplog.text
     assert b.state.global_step > 4 and b._geko_callback.tracker.history
+
+
+def test_stock_trainer_checkpoint_mid_run_continues_at_its_epoch(tmp_path):
+    # A stock checkpoint at step 12 of 8-step epochs: HF continues half-way through epoch 2. Before: GEKO's counter
+    # restarted at epoch 0, so the logged epochs went back (1.5, then 0.25 ...), the run ended at state.epoch 2.0 of 4
+    # with state.max_steps past the last step, and the stretched LR never reached 0.
+    from hf_helpers import LRRecorder
+
+    args = make_args(tmp_path, num_train_epochs=4, save_strategy="steps", save_steps=12)
+    Trainer(model=tiny_gpt2(), args=args, train_dataset=toy_lm_dataset(random_every=4)).train()
+    lrs = LRRecorder()
+    b = _trainer(tmp_path / "geko", num_train_epochs=4)
+    b.add_callback(lrs)
+    b.train(resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-12"))
+    assert b.state.epoch == pytest.approx(4.0)
+    assert b.state.max_steps == b.state.global_step
+    assert lrs.lrs[-1] == pytest.approx(0.0, abs=1e-12)
+    epochs = [(log["step"], log["epoch"]) for log in b.state.log_history if "loss" in log]  # the stock run's first
+    assert [e for _, e in epochs] == sorted(e for _, e in epochs)
+    assert min(e for step, e in epochs if step > 12) > 1.5
 
 
 def test_state_from_newer_geko_hf_asks_to_upgrade(tmp_path):

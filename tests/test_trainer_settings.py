@@ -243,6 +243,32 @@ def test_max_steps_reached_mid_epoch_ends_state_epoch_at_its_fraction(tmp_path):
     assert [r["epoch_share"] for r in geko.get_efficiency_report()["history"]] == [1.0, 1.0, 0.25]
 
 
+class EpochAtStepEnd(TrainerCallback):
+    def __init__(self):
+        self.epochs = []
+
+    def on_step_end(self, args, state, control, **kw):
+        self.epochs.append(state.epoch)
+
+
+@pytest.mark.parametrize("path", ["GEKOTrainer", "callback_after_the_users"])
+def test_user_callbacks_see_the_corrected_epoch(tmp_path, path):
+    # Epochs shrink, so HF's own counter (steps / the first epoch's length) ends them short of a whole number;
+    # GEKO's callback corrects it on each step end. Before: it ran after the user's callbacks, which saw HF's.
+    ds = toy_lm_dataset(n=64, random_every=4)
+    spy = EpochAtStepEnd()
+    args = make_args(tmp_path, num_train_epochs=4)
+    if path == "GEKOTrainer":
+        trainer = GEKOTrainer(model=tiny_gpt2(), args=args, train_dataset=ds, callbacks=[spy])
+    else:
+        trainer = Trainer(model=tiny_gpt2(), args=args, train_dataset=ds, callbacks=[spy, GEKOCallback()])
+    trainer.train()
+    batches = [row["batches"] for row in trainer.get_efficiency_report()["history"]]
+    assert batches[-1] < batches[0]  # epochs shrank
+    last_steps = np.cumsum(batches) - 1
+    assert [spy.epochs[i] for i in last_steps] == [1.0, 2.0, 3.0, 4.0]
+
+
 class StopAtStep(TrainerCallback):
     """Stops training at a given step, as EarlyStoppingCallback does when an eval mid-epoch stops improving."""
 

@@ -145,6 +145,9 @@ class GEKOCallback(TrainerCallback):
         self.run.begin_train()
         if state.is_world_process_zero and self.config.log_bucket_stats and self.banner:
             print(run_banner(args, self.trainer.model, self.tracker), flush=True)
+        if self.run.close_epoch_at_begin:  # resumed from a checkpoint of an epoch's last step: close it now
+            self.run.close_epoch_at_begin = False
+            self.on_epoch_end(args, state, control, **kwargs)
 
     def on_epoch_begin(self, args, state, control, lr_scheduler=None, **kwargs):
         trainer, run, tracker = self.trainer, self.run, self.tracker

@@ -82,7 +82,19 @@ class GEKOMixin:
                     f"{self.args.output_dir!r} to resume from. Pass a checkpoint path, or train without resuming."
                 )
         self._geko_run.start(resume_from_checkpoint or None)
+        self._geko_callback_before_the_users()
         return super().train(resume_from_checkpoint, *args, **kwargs)
+
+    def _geko_callback_before_the_users(self):
+        """GEKO's callback corrects state.epoch on each step and epoch end: callbacks the user passed run after it,
+        so they see the corrected value. transformers' own (flow, reporting, progress) keep their place in front."""
+        callbacks = self.callback_handler.callbacks
+        ours = getattr(self, "_geko_callback", None)
+        if ours in callbacks:
+            callbacks.remove(ours)
+            first = next((i for i, cb in enumerate(callbacks) if not type(cb).__module__.startswith("transformers.")),
+                         len(callbacks))
+            callbacks.insert(first, ours)
 
     def save_model(self, output_dir=None, _internal_call=False):
         super().save_model(output_dir, _internal_call)
@@ -123,18 +135,31 @@ class GEKOMixin:
         epochs_trained, steps_in_epoch = super()._init_training_state(
             max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint, trial)
         run = self._geko_run
-        if resume_from_checkpoint is not None and run.restored:
-            # HF assumes equal epochs (epoch = global_step // steps_per_epoch); GEKO epochs shrink, so the
-            # checkpoint's own epoch counter and epoch start decide where to continue.
-            epochs_trained = run.tracker.epoch
-            done = self.state.global_step - run.epoch_start_step if run.in_epoch else 0
-            steps_in_epoch = done * self.args.gradient_accumulation_steps
-            if self.args.ignore_data_skip:
-                # HF would restart the epoch's data from its first batch and train the first part twice (and
-                # the run would end `done` steps early). GEKO's sampler starts at the saved position instead:
-                # the exact resume of the default path, without fast-forwarding through the dataloader.
-                run.sampler.start_at(epochs_trained, done * run.tracker.unit)
-                steps_in_epoch = 0
+        if resume_from_checkpoint is None:
+            return epochs_trained, steps_in_epoch
+        if not run.restored:
+            # A checkpoint without GEKO state (a stock Trainer's): its epochs were full-data ones, so HF's position
+            # holds, and GEKO's epoch counter follows it (state.epoch, max_steps and the schedule's end with it).
+            run.follow_position(epochs_trained, self.state.global_step,
+                                steps_in_epoch // self.args.gradient_accumulation_steps)
+            return epochs_trained, steps_in_epoch
+        # HF assumes equal epochs (epoch = global_step // steps_per_epoch); GEKO epochs shrink, so the
+        # checkpoint's own epoch counter and epoch start decide where to continue.
+        tracker = run.tracker
+        done = self.state.global_step - run.epoch_start_step if run.in_epoch else 0
+        if run.in_epoch and done * tracker.unit >= len(tracker.plan(tracker.epoch)):
+            # Saved on the epoch's last step (HF saves before on_epoch_end): the epoch is closed when training
+            # begins, and HF starts at the next one, as the uninterrupted run went on. Re-entering the finished
+            # epoch found no batch left: HF skipped its RNG restore, and under ignore_data_skip ended the run.
+            run.close_epoch_at_begin = True
+            return tracker.epoch + 1, 0
+        epochs_trained, steps_in_epoch = tracker.epoch, done * self.args.gradient_accumulation_steps
+        if self.args.ignore_data_skip:
+            # HF would restart the epoch's data from its first batch and train the first part twice (and
+            # the run would end `done` steps early). GEKO's sampler starts at the saved position instead:
+            # the exact resume of the default path, without fast-forwarding through the dataloader.
+            run.sampler.start_at(epochs_trained, done * tracker.unit)
+            steps_in_epoch = 0
         return epochs_trained, steps_in_epoch
 
     # -- per-sample statistics ----------------------------------------------------------------------

@@ -44,6 +44,7 @@ class TrainerRun:
         self.epoch_start_step = 0
         self.steps_this_epoch = 0
         self.in_epoch = False
+        self.close_epoch_at_begin = False  # resumed from a checkpoint saved on its epoch's last step
         self.passes_at_train_begin = 0
 
     @property
@@ -72,6 +73,7 @@ class TrainerRun:
         self.loop = GEKOLoop.for_tracker(tracker, buffer=self.buffer)
         self.fingerprint = dataset_fingerprint(dataset)
         self.schedule_total, self.in_epoch, self.epoch_start_step = None, False, 0
+        self.close_epoch_at_begin = False
         self.buffer.clear()
         self.restored, self.new_run = False, False
         if self.resume_from is not None:
@@ -138,6 +140,12 @@ class TrainerRun:
         self.schedule_total = payload.get("schedule_total")
         self.restored = True
 
+    def follow_position(self, epoch: int, global_step: int, steps_done: int) -> None:
+        """Continue at HF's position (a checkpoint without GEKO state): `epoch`, `steps_done` optimizer steps in."""
+        self.tracker.epoch = epoch
+        if steps_done:
+            self.in_epoch, self.epoch_start_step = True, global_step - steps_done
+
     def efficiency_report(self) -> dict:
         if self.tracker is None:
             raise RuntimeError("No GEKO report yet: call trainer.train() first.")
@@ -188,6 +196,8 @@ COSMETIC_FIELDS = frozenset({"log_bucket_stats"})
 
 def _run_length_words(saved: dict) -> str:
     if saved.get("fixed_steps", False):
+        if saved.get("max_steps"):  # (states of geko_hf <= 0.3 kept only the epoch count)
+            return f"max_steps={int(saved['max_steps'])}"
         return f"max_steps (about {int(saved['num_epochs'])} full-data epochs)"
     epochs = int(saved["num_epochs"]) - 1 + float(saved.get("last_epoch_fraction", 1.0))
     return f"num_train_epochs={epochs:g}"
@@ -204,7 +214,7 @@ def check_same_run(folder: str, saved: dict, tracker: GEKOTracker) -> None:
     if int(saved["seed"]) != tracker.seed:
         changed.append(f"seed={int(saved['seed'])} (now {tracker.seed})")
     here = {"num_epochs": tracker.num_epochs, "last_epoch_fraction": tracker.last_epoch_fraction,
-            "fixed_steps": tracker.fixed_steps}
+            "fixed_steps": tracker.fixed_steps, "max_steps": tracker.max_steps if saved.get("max_steps") else 0}
     if _run_length_words(saved) != _run_length_words(here):
         changed.append(f"{_run_length_words(saved)} (now {_run_length_words(here)})")
     if changed:
@@ -223,7 +233,7 @@ def run_length(args, num_samples: int, unit: int) -> dict:
     if args.max_steps > 0:
         steps_per_full_epoch = max(-(-num_samples // unit), 1)
         return {"num_epochs": max(-(-args.max_steps // steps_per_full_epoch), 1), "last_epoch_fraction": 1.0,
-                "fixed_steps": True}
+                "fixed_steps": True, "max_steps": args.max_steps}
     epochs = float(args.num_train_epochs)
     if epochs <= 0:
         raise ValueError(f"num_train_epochs must be > 0 with GEKO (or set max_steps), got {epochs}.")

@@ -26,16 +26,17 @@ class GEKOTracker:
     """`num_epochs` epochs, the last one cut to `last_epoch_fraction` of its plan (num_train_epochs=2.5: 3 epochs, the
     last at 0.5); `fixed_steps`: the Trainer's max_steps decides when the run ends, not the epochs (the compute is
     fixed, so the full-data reference is the same number of batches); `drop_last`: the full-data reference drops each
-    epoch's last partial batch, as the stock Trainer does under dataloader_drop_last (GEKO's plans have none)."""
+    epoch's last partial batch, as the stock Trainer does under dataloader_drop_last (GEKO's plans have none);
+    `max_steps`: the fixed step count itself, kept so a resume under another one is refused."""
 
     def __init__(self, num_samples: int, config: GEKOConfig, *, seed: int, num_epochs: int, unit: int,
                  batch_size: int, last_epoch_fraction: float = 1.0, fixed_steps: bool = False,
-                 drop_last: bool = False):
+                 drop_last: bool = False, max_steps: int = 0):
         self.config = config
         self.state = SampleState(num_samples, config)
         self.seed, self.num_epochs, self.unit, self.batch_size = int(seed), int(num_epochs), int(unit), int(batch_size)
         self.last_epoch_fraction, self.fixed_steps = float(last_epoch_fraction), bool(fixed_steps)
-        self.drop_last = bool(drop_last)
+        self.drop_last, self.max_steps = bool(drop_last), int(max_steps)
         self.epoch = 0  # epochs completed
         self.history: list[dict] = []  # one row per completed epoch
         self.totals = {"sample_passes": 0, "batches": 0, "tokens": 0}
@@ -260,7 +261,7 @@ class GEKOTracker:
             "config": self.config.to_dict(),
             "seed": self.seed, "num_epochs": self.num_epochs, "unit": self.unit, "batch_size": self.batch_size,
             "last_epoch_fraction": self.last_epoch_fraction, "fixed_steps": self.fixed_steps,
-            "drop_last": self.drop_last,
+            "drop_last": self.drop_last, "max_steps": self.max_steps,
         }
 
     @classmethod
@@ -272,7 +273,7 @@ class GEKOTracker:
         tracker = cls(int(d["state"]["num_samples"]), GEKOConfig.from_dict(d["config"]), seed=d["seed"],
                       num_epochs=d["num_epochs"], unit=d["unit"], batch_size=d["batch_size"],
                       last_epoch_fraction=d.get("last_epoch_fraction", 1.0), fixed_steps=d.get("fixed_steps", False),
-                      drop_last=d.get("drop_last", False))
+                      drop_last=d.get("drop_last", False), max_steps=d.get("max_steps", 0))
         tracker.load_state_dict(d)
         return tracker
 
