@@ -140,6 +140,22 @@ def test_different_dataset_is_refused_with_both_fingerprints(straight_run, tmp_p
         b.train(resume_from_checkpoint=str(out / "checkpoint-3"))
 
 
+def test_a_random_augmentation_transform_resumes(tmp_path):
+    # Before: the fingerprint hashed rows through set_transform, so a random augmentation gave a new hash on every
+    # read and the resume was refused as "a different training dataset".
+    rng = np.random.default_rng(0)
+
+    def token_dropout(batch):
+        return {**batch, "input_ids": [[t if rng.random() > 0.2 else 0 for t in row] for row in batch["input_ids"]]}
+
+    ds = toy_lm_dataset(n=32, random_every=4)
+    ds.set_transform(token_dropout)
+    _trainer(tmp_path / "a", ds=ds, num_train_epochs=2, save_strategy="steps", save_steps=3).train()
+    b = _trainer(tmp_path / "b", ds=ds, num_train_epochs=2)
+    b.train(resume_from_checkpoint=str(tmp_path / "a" / "checkpoint-3"))
+    assert b.state.global_step > 3
+
+
 @pytest.mark.parametrize("change", [dict(per_device_train_batch_size=4), dict(gradient_accumulation_steps=2)])
 def test_changed_step_size_is_refused(straight_run, tmp_path, change):
     """0.3.0 replayed the saved plan (rounded to 8 samples a step) under the new step and skipped the wrong batches."""

@@ -121,7 +121,13 @@ def newest_complete_checkpoint(output_dir: str, need_geko: bool = True) -> str |
 
 # -- dataset fingerprint ---------------------------------------------------------------------------
 def dataset_fingerprint(dataset) -> dict:
-    """Length plus a hash of a few rows: cheap, deterministic across processes, catches a swapped dataset."""
+    """Length plus a hash of a few rows: cheap, deterministic across processes, catches a swapped dataset. A
+    datasets.Dataset's rows are hashed as stored, not through a set_transform / with_transform, which may be a
+    random augmentation (a new hash on every read: the resume was refused as another dataset)."""
+    if type(dataset).__name__ == "IndexedDataset":  # GEKO's id wrapper (ids.py; by name: this module has no torch)
+        dataset = dataset.dataset
+    if getattr(dataset, "format", {}).get("type") == "custom":
+        dataset = dataset.with_format(None)
     n = len(dataset)
     h = hashlib.sha1(str(n).encode())
     for i in sorted({0, n // 2, n - 1}):
