@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import string
 
+import datasets
 import pytest
 import torch
 
@@ -308,6 +309,39 @@ def test_packing_is_refused_on_the_callback_path_too(tokenizer, tmp_path, path, 
     else:
         with pytest.raises(ValueError, match="packing=True.*padding_free=True"):
             GEKOCallback().attach(build())
+
+
+def _pre_packed(tokenizer, n):
+    """Rows of two documents each with their `seq_lengths`, as trl.pack_dataset makes (TRL keeps the column and
+    restarts position_ids at each document under padding_free)."""
+    docs = [tokenizer(f"{q}{a}<|im_end|>")["input_ids"] for q, a in sums(n)]
+    return datasets.Dataset.from_list([{"input_ids": docs[i] + docs[i + 1],
+                                        "seq_lengths": [len(docs[i]), len(docs[i + 1])]} for i in range(0, n, 2)])
+
+
+@pytest.mark.parametrize("path", ["GEKOSFTTrainer", "callback"])
+def test_pre_packed_rows_are_refused(tokenizer, tmp_path, path):
+    # Before: each row's documents counted as samples, so the k-th document of the batch got the k-th row's id,
+    # the documents past the batch's row count were dropped, and their gradient weights went to the last id.
+    kw = dict(args=sft_args(tmp_path, SFTConfig, padding_free=True), train_dataset=_pre_packed(tokenizer, 16),
+              processing_class=tokenizer)
+    with pytest.raises(ValueError, match="seq_lengths.*pre-packed.*one sample per row"):
+        if path == "GEKOSFTTrainer":
+            GEKOSFTTrainer(tiny_llama(tokenizer), **kw).train()
+        else:
+            SFTTrainer(tiny_llama(tokenizer), callbacks=[GEKOCallback()], **kw).train()
+
+
+def test_more_sequences_than_ids_in_a_batch_is_an_error():
+    # The backstop under any collator: a supervised token in a sequence past the batch's sample count was dropped.
+    from geko_hf.stats import check_one_sample_per_sequence
+
+    batch = {"labels": torch.tensor([[1, 2, 3, 1, 2, 3]]), "position_ids": torch.tensor([[0, 1, 0, 1, 0, 1]])}
+    check_one_sample_per_sequence(batch, 3)  # three sequences, three ids
+    with pytest.raises(ValueError, match="3 sequences.*2 sample ids"):
+        check_one_sample_per_sequence(batch, 2)
+    batch["labels"][0, 4:] = -100  # a third sequence without supervised tokens (trailing padding) is fine
+    check_one_sample_per_sequence(batch, 2)
 
 
 def test_geko_sft_config_cli_and_validation(tmp_path):

@@ -142,6 +142,12 @@ def check_train_dataset(dataset) -> None:
     if len(dataset) == 0:
         raise ValueError("The train_dataset is empty (0 rows): GEKO has no samples to track. Check the data loading "
                          "and any filtering (TRL drops rows that end up with no tokens).")
+    if "seq_lengths" in (getattr(dataset, "column_names", None) or ()):
+        raise ValueError(
+            "The train_dataset has a `seq_lengths` column: its rows are pre-packed (several documents each, as "
+            "trl.pack_dataset makes them), so a row is no single sample GEKO can track or skip. Pass the unpacked "
+            "dataset, one sample per row (with padding_free=True for packing's speed)."
+        )
 
 
 def data_parallel_batch(trainer) -> tuple[int, int]:

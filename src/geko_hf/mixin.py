@@ -22,7 +22,7 @@ from .importance import output_tensor, weight_sample_gradients
 from .run import TrainerRun
 from .sampler import GEKOSampler
 from .schedule import install_warp
-from .stats import sample_stats
+from .stats import check_one_sample_per_sequence, sample_stats
 from .suspects import suspect_samples
 
 logger = logging.getLogger("geko_hf")
@@ -176,6 +176,9 @@ class GEKOMixin:
         label_name = self._geko_label_name(batch)
         if label_name not in batch and "label" not in batch and not all(run.hooks.values()):
             _warn_no_labels_once(self)
+        if not run.sequences_checked:  # a run's first batch: one host sync, later batches come from the same collator
+            check_one_sample_per_sequence(batch, len(ids), label_name)
+            run.sequences_checked = True
         # The stock loss, unchanged; the statistics come from the SAME outputs, outside the autograd graph.
         loss, outputs, in_graph = self._loss_and_outputs(model, inputs, num_items_in_batch)
         with torch.no_grad():

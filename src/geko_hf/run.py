@@ -45,6 +45,7 @@ class TrainerRun:
         self.steps_this_epoch = 0
         self.in_epoch = False
         self.close_epoch_at_begin = False  # resumed from a checkpoint saved on its epoch's last step
+        self.sequences_checked = False  # the run's first batch was checked for pre-packed rows
         self.passes_at_train_begin = 0
 
     @property
@@ -73,7 +74,7 @@ class TrainerRun:
         self.loop = GEKOLoop.for_tracker(tracker, buffer=self.buffer)
         self.fingerprint = dataset_fingerprint(dataset)
         self.schedule_total, self.in_epoch, self.epoch_start_step = None, False, 0
-        self.close_epoch_at_begin = False
+        self.close_epoch_at_begin = self.sequences_checked = False
         self.buffer.clear()
         self.restored, self.new_run = False, False
         if self.resume_from is not None:

@@ -121,8 +121,26 @@ def segment_index(inputs: dict, num_samples: int) -> torch.Tensor:
     return (torch.cumsum(starts.reshape(-1).long(), 0) - 1).reshape(position_ids.shape)
 
 
+def check_one_sample_per_sequence(inputs: dict, num_samples: int, label_name: str = "labels") -> None:
+    """A padding-free batch holds one sample per sequence. A supervised token in a sequence past the batch's sample
+    count means its rows hold several documents each (pre-packed data), whose tokens would be dropped and whose
+    sequences would take other samples' ids: refused. One host sync: the mixin checks a run's first batch."""
+    labels = inputs.get(label_name)
+    if not torch.is_tensor(labels) or labels.dim() < 2 or labels.shape[0] == num_samples \
+            or inputs.get("position_ids") is None:
+        return
+    supervised = segment_index(inputs, num_samples).reshape(labels.shape)[labels != -100]
+    if supervised.numel() and int(supervised.max()) >= num_samples:
+        raise ValueError(
+            f"The batch's position_ids mark {int(supervised.max()) + 1} sequences with supervised tokens but it has "
+            f"{num_samples} sample ids: its rows hold several documents each (pre-packed data), so GEKO cannot tell "
+            "which sample a sequence is. Use one sample per row (padding-free batches or ordinary padding)."
+        )
+
+
 def _sample_of(rows, cols, segments, num_samples):
-    """Map supervised (row, shifted col) positions to sample indices; drop what lies past the last sample."""
+    """Map supervised (row, shifted col) positions to sample indices; drop what lies past the last sample (none
+    does: check_one_sample_per_sequence)."""
     if segments is None:
         return rows, None
     index = segments[rows, cols + 1]  # the label's position decides the sample
