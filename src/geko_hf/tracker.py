@@ -24,8 +24,8 @@ def final_full_start(num_epochs: int, share: float) -> float:
 
 class GEKOTracker:
     """`num_epochs` epochs, the last one cut to `last_epoch_fraction` of its plan (num_train_epochs=2.5: 3 epochs, the
-    last at 0.5); `fixed_steps`: the Trainer's max_steps decides when the run ends, not the epochs (the compute is
-    fixed, so the full-data reference is the same number of batches); `drop_last`: the full-data reference drops each
+    last at 0.5); `fixed_steps`: the Trainer's max_steps decides when the run ends, not the epochs (the steps are
+    fixed, so the full-data reference is the same number of optimizer steps); `drop_last`: the full-data reference drops each
     epoch's last partial batch, as the stock Trainer does under dataloader_drop_last (GEKO's plans have none);
     `max_steps`: the fixed step count itself, kept so a resume under another one is refused."""
 
