@@ -62,22 +62,29 @@ class Passes:
 
 
 class Recorder(TrainerCallback):
-    """Each epoch's plan (at its start) and recorded passes (at its end, before GEKO's own callback, which comes after
-    the user's callbacks, drains them into the state)."""
+    """Each epoch's plan (at its start) and recorded passes (at its end, just before GEKO's loop drains them into the
+    state: GEKO's callback runs before the user's, so the loop's end_epoch is wrapped)."""
 
     def __init__(self):
         self.trainer = None
         self.plans: list[np.ndarray] = []
         self.passes: list[Passes] = []
 
+    def on_train_begin(self, args, state, control, **kw):
+        loop = self.trainer._geko_callback.loop
+        end_epoch = loop.end_epoch
+
+        def recording_end_epoch(*a, **k):
+            parts = self.trainer._geko_callback.buffer.parts
+            cols = [torch.cat(c).cpu().numpy() for c in zip(*parts)] if parts else [np.zeros(0)] * 6
+            self.passes.append(Passes(*cols))
+            return end_epoch(*a, **k)
+
+        loop.end_epoch = recording_end_epoch
+
     def on_epoch_begin(self, args, state, control, **kw):
         tracker = self.trainer._geko_callback.tracker
         self.plans.append(tracker.plan(tracker.epoch).copy())  # memoised: the very plan the sampler yields
-
-    def on_epoch_end(self, args, state, control, **kw):
-        parts = self.trainer._geko_callback.buffer.parts
-        cols = [torch.cat(c).cpu().numpy() for c in zip(*parts)] if parts else [np.zeros(0)] * 6
-        self.passes.append(Passes(*cols))
 
 
 @dataclass
