@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geko_hf.tracker import GEKOTracker
+from geko_hf.core.tracker import GEKOTracker
 
 
 def _cut(plan, unit):

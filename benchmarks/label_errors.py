@@ -14,7 +14,7 @@ flipped labels (600): the share of flipped ids among the k samples ranked most l
   flagged set (its size and precision), and its self-confidence ranking (p(given label), lowest first) at k.
   Two folds, not cleanlab's suggested five: each model sees 1,000 reviews, so its probabilities are weaker than
   a 5-fold run's (a cost of 2 trainings instead of 5 per seed).
-- GEKO: `trainer.get_suspect_samples()`'s ranking (geko_hf.suspects: wrong now, lowest mean margin first), read
+- GEKO: `trainer.get_suspect_samples()`'s ranking (geko_hf.core.label_issues: wrong now, lowest mean margin first), read
   from the GEKO arms of results/tradeoff_minilm_noisy.json (`suspect_precision`: in-sample, a by-product of the
   training run itself, no extra compute).
 
@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from savings import RESULTS  # noqa: E402
 from tradeoff import WORKLOADS, make_setup, noise_ids  # noqa: E402
 
-from geko_hf.suspects import precision_at_k  # noqa: E402
+from geko_hf.core.label_issues import precision_at_k  # noqa: E402
 
 WORKLOAD = "minilm_noisy"
 FOLDS = 2

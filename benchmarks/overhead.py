@@ -33,7 +33,7 @@ RESULTS = os.path.join(os.path.dirname(__file__), "results")
 
 
 def minilm_data():
-    from geko_hf.assets import default_classifier, load_rotten_tomatoes
+    from geko_hf.cli.assets import default_classifier, load_rotten_tomatoes
 
     train, _ = load_rotten_tomatoes(MINILM_SAMPLES, 0, seed=0)
     model, tok = default_classifier()

@@ -119,7 +119,7 @@ class Meter(TrainerCallback):
 
 # -- workload: MiniLM-L6 sequence classification on Rotten Tomatoes ----------------------------------------
 def minilm_setup(seed, c=None):
-    from geko_hf.assets import default_classifier, load_rotten_tomatoes
+    from geko_hf.cli.assets import default_classifier, load_rotten_tomatoes
 
     c = c or MINILM
     train, held = load_rotten_tomatoes(c["n_train"], c["n_eval"], seed=0)  # same data for every seed
@@ -253,12 +253,12 @@ def run_arm(workload, arm, seed, budget=None, *, setup=None, epochs=None, stock=
         trainer = Trainer(**kw)
     else:
         trainer = GEKOTrainer(geko_config=config_for(arm), **kw)
-        trainer._geko_callback.config.log_bucket_stats = False
+        trainer.geko.config.log_bucket_stats = False
         policy = tracker or {"random": with_budget(RandomTracker, budget or []),
                              "infobatch": with_budget(InfoBatchTracker, budget or []),
                              "full_records": FullTracker}.get(arm.partition(":")[0].removesuffix("_r02"))
         if policy is not None:
-            trainer._geko_callback.tracker_class = policy
+            trainer.geko.tracker_class = policy
     t0 = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - t0 - meter.eval_seconds
@@ -281,7 +281,7 @@ def run_arm(workload, arm, seed, budget=None, *, setup=None, epochs=None, stock=
 
 def waste_of_full_training(trainer):
     """Share of full training's passes on samples already correct in that very forward pass."""
-    correct = np.concatenate(trainer._geko_callback.tracker.correct_log)
+    correct = np.concatenate(trainer.geko.tracker.correct_log)
     return float(correct.mean()) if len(correct) else None
 
 

@@ -8,7 +8,7 @@ built from numpy arrays, so the dataset itself is 24 bytes a row and what is mea
     python benchmarks/scale.py            # about 7 minutes on 2 cores; writes benchmarks/results/scale.{json,md}
 
 Steps (GEKOLoop is what GEKOCallback and a plain loop both drive; batch 32, 3 epochs, default GEKOConfig):
-  with_ids            geko_hf.ids.with_ids(ds): attach the `geko_sample_id` column
+  with_ids            geko_hf.training.ids.with_ids(ds): attach the `geko_sample_id` column
   with_ids_again      with_ids on a dataset that already carries its ids (checked, kept), as when a user's with_ids(ds)
                       reaches GEKOTrainer, which calls it again
   with_ids_shuffled   with_ids on a shuffled dataset (ds.shuffle(), the usual training set): its indices mapping is
@@ -134,9 +134,9 @@ def child(step, n):
     """Build the step's inputs (untimed), measure the step, print one JSON line."""
     import datasets
 
-    from geko_hf.checkpoint import STATE_FILE, load_geko_state, save_geko_state
-    from geko_hf.ids import ID_COLUMN, with_ids
-    from geko_hf.sampler import GEKOSampler
+    from geko_hf.core.checkpoint import STATE_FILE, load_geko_state, save_geko_state
+    from geko_hf.training.ids import ID_COLUMN, with_ids
+    from geko_hf.training.sampler import GEKOSampler
 
     datasets.disable_progress_bars()
     info = {}

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from geko_hf.config import GEKOConfig
-from geko_hf.curriculum import bucket_weights
-from geko_hf.selection import plan_epoch
-from geko_hf.state import SampleState
+from geko_hf.core.config import GEKOConfig
+from geko_hf.core.curriculum import bucket_weights
+from geko_hf.core.selection import plan_epoch
+from geko_hf.core.state import SampleState
 
 SIZES = (1_000_000, 10_000_000)  # samples in the state store
 REPEATS = 3  # timed repeats per stage; the median is reported

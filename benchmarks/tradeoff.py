@@ -104,8 +104,8 @@ from baselines import InfoBatchPaperTracker, InfoBatchTracker, RandomTracker, St
 from savings import (BF16, MINILM, RESULTS, answer_exact, config_for, encode_problem, load_smollm2,  # noqa: E402
                      minilm_setup, pad_collator, run_arm)
 
-from geko_hf.suspects import precision_at_k, suspect_ranking  # noqa: E402
-from geko_hf.tracker import final_full_start  # noqa: E402
+from geko_hf.core.label_issues import precision_at_k, suspect_ranking  # noqa: E402
+from geko_hf.core.tracker import final_full_start  # noqa: E402
 
 # -- constants ---------------------------------------------------------------------------------------------
 BASE = dict(MINILM, n_eval=2000)  # savings.py's MiniLM workload (2,000 train, batch 32, lr 5e-5), 2,000 held out
@@ -210,7 +210,7 @@ def noise_record(c, path, wrong=None):
     ids = sorted(np.random.default_rng(NOISE_SEED).choice(c["n_train"], round(c["noise"] * c["n_train"]),
                                                           replace=False).tolist())
     record = {"noise_seed": NOISE_SEED, "fraction": c["noise"], "n_train": c["n_train"], "n_eval": c["n_eval"],
-              "rows": "training rows of geko_hf.assets.load_rotten_tomatoes(n_train, n_eval, seed=0)", "ids": ids}
+              "rows": "training rows of geko_hf.cli.assets.load_rotten_tomatoes(n_train, n_eval, seed=0)", "ids": ids}
     if c.get("families"):  # the pool's data: the same families and problem seeds, or other rows
         record.update(rows="training problems of tradeoff.pool_rows(config)", families=c["families"],
                       family_train=c["family_train"], data_seed=POOL_DATA_SEED)
@@ -243,7 +243,7 @@ def noisy_share(noisy):
     """`extra` for run_arm: the share of the arm's training passes spent on flipped samples, and how well the
     state's suspect ranking finds them (precision at k = the number flipped; GEKO machinery only)."""
     def extra(trainer):
-        cb = getattr(trainer, "_geko_callback", None)
+        cb = getattr(trainer, "geko", None)
         if not noisy or cb is None:
             return {}
         state = cb.tracker.state

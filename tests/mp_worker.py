@@ -21,7 +21,7 @@ from hf_helpers import RowStatistics, make_args, tiny_gpt2, toy_lm_dataset  # no
 from transformers import TrainerCallback  # noqa: E402
 
 from geko_hf import GEKOConfig, GEKOTrainer  # noqa: E402
-from geko_hf.ids import ID_COLUMN  # noqa: E402
+from geko_hf.training.ids import ID_COLUMN  # noqa: E402
 
 CONFIG = dict(bucket_weights=[2.5, 1, 1])  # HARD samples are drawn up to 3 times in an epoch: repeats
 EPOCHS, ROWS = 6, 64
@@ -49,7 +49,7 @@ class Spy(TrainerCallback):
         trainer.compute_loss = compute_loss
 
     def on_train_begin(self, args, state, control, **kwargs):
-        tracker = self.trainer._geko_callback.tracker
+        tracker = self.trainer.geko.tracker
         record = tracker.record
 
         def spy(ids, *a, **k):
@@ -59,7 +59,7 @@ class Spy(TrainerCallback):
         tracker.record = spy
 
     def on_epoch_begin(self, args, state, control, **kwargs):
-        tracker = self.trainer._geko_callback.tracker
+        tracker = self.trainer.geko.tracker
         self.plans[tracker.epoch] = tracker.plan(tracker.epoch).tolist()
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -72,7 +72,7 @@ def train(out, batch: int, resume: str | None = None, save_steps: int | None = N
           rank0_save_step: int | None = None, reverse_plan_rank: int | None = None, args: dict | None = None) -> dict:
     """`args`: more TrainingArguments (an engine: fsdp=..., deepspeed=..., use_cpu=False on a GPU)."""
     if reverse_plan_rank is not None and int(os.environ.get("RANK", 0)) == reverse_plan_rank:
-        from geko_hf.tracker import GEKOTracker
+        from geko_hf.core.tracker import GEKOTracker
 
         make_plan = GEKOTracker.make_plan
         GEKOTracker.make_plan = lambda self, epoch: make_plan(self, epoch)[::-1].copy()  # this rank plans apart
@@ -86,7 +86,7 @@ def train(out, batch: int, resume: str | None = None, save_steps: int | None = N
     spy = Spy(trainer, rank0_save_step, os.path.join(out, "rank0_save"))
     trainer.add_callback(spy)
     trainer.train(resume_from_checkpoint=resume)
-    tracker = trainer._geko_callback.tracker
+    tracker = trainer.geko.tracker
     return {"digest": state_digest(tracker), "history": tracker.history, "seen": spy.seen, "records": spy.records,
             "plans": {str(e): p for e, p in spy.plans.items()}, "global_step": trainer.state.global_step,
             "engine": type(trainer.model_wrapped).__name__, "distributed_type": str(trainer.accelerator.distributed_type)}

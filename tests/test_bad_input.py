@@ -36,7 +36,7 @@ def _lm_rows(n=16, wrap=dict):
 
 
 def _state_is_finite(trainer):
-    st = trainer._geko_callback.tracker.state
+    st = trainer.geko.tracker.state
     for name in ("loss", "confidence", "q", "loss_history"):
         assert np.isfinite(getattr(st, name).astype(np.float64)).all(), name
 
@@ -97,7 +97,7 @@ def test_iterable_dataset_is_refused_for_sft(tmp_path):
     pytest.importorskip("trl")
     from test_sft import make_tokenizer, messages_ds, sft_args, sums, tiny_llama
 
-    from geko_hf.sft import GEKOSFTTrainer
+    from geko_hf.hf.sft import GEKOSFTTrainer
 
     tok = make_tokenizer()
     with pytest.raises(ValueError, match="map-style train_dataset"):
@@ -141,7 +141,7 @@ def _assert_rows_counted_not_recorded(model, dataset, tmp_path, unsupervised):
     rep = trainer.get_efficiency_report()
     assert rep["observations_skipped"] == {"no_supervised_token": 2 * len(unsupervised), "non_finite": 0}
     _state_is_finite(trainer)
-    st = trainer._geko_callback.tracker.state
+    st = trainer.geko.tracker.state
     assert st.times_seen[unsupervised].tolist() == [0] * len(unsupervised)
     assert (st.times_seen[np.setdiff1d(np.arange(len(dataset)), unsupervised)] == 2).all()
 
@@ -166,7 +166,7 @@ def test_classification_rows_labelled_ignore_index_are_counted_not_recorded(tmp_
 def test_non_finite_losses_are_skipped_and_counted(tmp_path):
     trainer = GEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path, num_train_epochs=2),
                           train_dataset=toy_lm_dataset(n=16), geko_config=GEKOConfig(light_sample_rate=1.0))
-    buffer = trainer._geko_callback.buffer
+    buffer = trainer.geko.buffer
     add = buffer.add
 
     def overflowing(ids, stats):  # as an fp16 overflow would leave them: inf for samples 2 and 7
@@ -199,7 +199,7 @@ def test_batches_without_labels_warn_once_and_score_input_ids(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="geko_hf"):
         trainer.train()
     assert caplog.text.count("has no `labels`") == 1
-    assert trainer._geko_callback.tracker.state.times_seen.sum() > 0
+    assert trainer.geko.tracker.state.times_seen.sum() > 0
     _state_is_finite(trainer)
 
 
@@ -224,7 +224,7 @@ def test_a_hook_returning_the_wrong_thing_is_named(tmp_path, hook, value, messag
     trainer, batch = _first_batch_with(tmp_path, **{hook: value})
     with pytest.raises(ValueError, match=message):
         trainer.compute_loss(trainer.model, batch)
-    assert trainer._geko_callback.buffer.batches == 0  # nothing reached the records
+    assert trainer.geko.buffer.batches == 0  # nothing reached the records
 
 
 def test_hook_results_on_another_device_or_dtype_are_converted(tmp_path):
@@ -232,7 +232,7 @@ def test_hook_results_on_another_device_or_dtype_are_converted(tmp_path):
         tmp_path, compute_correctness=lambda o, b: np.ones(8, dtype=np.int64),
         compute_confidence=lambda o, b: [0.5] * 8)
     trainer.compute_loss(trainer.model, batch)
-    ids, loss, correct, conf, tokens, _ = trainer._geko_callback.buffer.parts[-1]
+    ids, loss, correct, conf, tokens, _ = trainer.geko.buffer.parts[-1]
     assert correct.dtype == torch.bool and correct.all() and conf.dtype == torch.float32
 
 
@@ -251,4 +251,4 @@ def test_rows_without_model_inputs_reach_the_models_own_error(tmp_path):
     trainer = GEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path), train_dataset=ds)
     with pytest.raises(ValueError, match="input_ids"):
         trainer.train()
-    assert trainer._geko_callback.buffer.batches == 0
+    assert trainer.geko.buffer.batches == 0

@@ -1,18 +1,18 @@
 """The start banner and end summary: printed once from the Python API (GEKOTrainer, callback), silenced by
 log_bucket_stats=False; the freeze rule in the words of the config."""
 
-from geko_hf.config import GEKO_V2, GEKOConfig
+from geko_hf.core.config import GEKO_V2, GEKOConfig
 
 
 def test_banner_states_the_freeze_rule_in_use():
-    from geko_hf.console import freeze_rule
+    from geko_hf.report.banner import freeze_rule
 
     assert freeze_rule(GEKOConfig()) == "freeze at conf > 0.85"
     assert freeze_rule(GEKO_V2) == "freeze at margin > 0.5, 2 correct in a row, stuck after 2 wrong"
 
 
 def test_banner_states_what_an_epoch_spends():
-    from geko_hf.banner import _spend
+    from geko_hf.report.banner import _spend
 
     assert _spend(GEKOConfig()) == ", LIGHT rate 0.5"
     assert _spend(GEKOConfig(light_sample_rate=1.0)) == ""

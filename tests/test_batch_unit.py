@@ -47,7 +47,7 @@ def test_auto_find_batch_size_trains_the_reduced_batch_for_every_epoch(tmp_path)
     geko = _OOMGEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path / "geko", **kw),
                            train_dataset=toy_lm_dataset(n=32), geko_config=GEKOConfig(light_sample_rate=1.0))
     geko.train()
-    tracker = geko._geko_callback.tracker
+    tracker = geko.geko.tracker
     rep = geko.get_efficiency_report()
     assert geko._train_batch_size == _FITS
     assert geko.state.global_step == stock.state.global_step, "the same optimizer steps as the stock Trainer"
@@ -72,7 +72,7 @@ def test_ranks_sharing_a_batch_are_refused_before_any_step(tmp_path, monkeypatch
     with pytest.raises(ValueError, match=f"GEKO.*{name}_size=2"):
         trainer.train()
     assert trainer.state.global_step == 0
-    assert trainer._geko_callback.buffer.batches == 0, "no batch was trained"
+    assert trainer.geko.buffer.batches == 0, "no batch was trained"
 
 
 @pytest.mark.parametrize("split", [False, True])
@@ -85,7 +85,7 @@ def test_the_global_micro_batch_follows_split_batches(tmp_path, monkeypatch, spl
     trainer = GEKOTrainer(model=tiny_gpt2(), args=args, train_dataset=toy_lm_dataset(n=16))
     assert trainer.accelerator.split_batches is split
     monkeypatch.setattr(type(trainer.args), "world_size", property(lambda self: 2))  # two processes, as HF sees them
-    from geko_hf.contract import data_parallel_batch
+    from geko_hf.hf.contract import data_parallel_batch
 
     batch = 8 if split else 16
     assert data_parallel_batch(trainer) == (batch * 3, batch)

@@ -83,7 +83,7 @@ def test_the_ablation_skips_final_full_share_only_where_the_tracker_plans_no_ful
     import tradeoff
     from savings import config_for
 
-    from geko_hf.tracker import GEKOTracker
+    from geko_hf.core.tracker import GEKOTracker
 
     tracker = GEKOTracker(16, config_for("geko_v2"), seed=0, num_epochs=epochs, unit=1, batch_size=1)
     assert (not any(tracker.full_data_epoch(e) for e in range(epochs))) == inert

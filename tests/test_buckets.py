@@ -6,7 +6,7 @@ Reference: gekolib 0.3.0's public description (its PyPI page) and code: FREEZE n
 import numpy as np
 import pytest
 
-from geko_hf.buckets import BUCKET_NAMES, FOCUS, FREEZE, HARD, LIGHT, classify, counts
+from geko_hf.core.buckets import BUCKET_NAMES, FOCUS, FREEZE, HARD, LIGHT, classify, counts
 
 N = 16
 THRESHOLDS = dict(freeze_confidence=0.85, freeze_quality=0.80, focus_confidence=0.60, min_q_for_freeze=0.80)

@@ -16,11 +16,12 @@ import pytest
 pytest.importorskip("matplotlib")
 pytest.importorskip("pandas")
 
-from geko_hf import GEKOConfig, cli  # noqa: E402
-from geko_hf.assets import LABEL_NAMES, load_rotten_tomatoes, rotten_tomatoes_frame  # noqa: E402
-from geko_hf.buckets import FREEZE, HARD, LIGHT  # noqa: E402
-from geko_hf.checkpoint import STATE_FILE, save_geko_state  # noqa: E402
-from geko_hf.tracker import GEKOTracker  # noqa: E402
+from geko_hf import GEKOConfig  # noqa: E402
+from geko_hf.cli import train as cli  # noqa: E402
+from geko_hf.cli.assets import LABEL_NAMES, load_rotten_tomatoes, rotten_tomatoes_frame  # noqa: E402
+from geko_hf.core.buckets import FREEZE, HARD, LIGHT  # noqa: E402
+from geko_hf.core.checkpoint import STATE_FILE, save_geko_state  # noqa: E402
+from geko_hf.core.tracker import GEKOTracker  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TINY = ["--tiny_model", "--n_train", "64", "--n_eval", "32", "--num_train_epochs", "2",
@@ -208,7 +209,7 @@ def test_train_on_a_local_csv_and_model_folder(tiny_run, tmp_path, capsys):
 
 def test_history_finds_the_metrics_of_a_fractional_last_epoch():
     # num_train_epochs=2.5: HF logs the last epoch's loss and eval at epoch 2.5; the row is epoch 3 (before: None)
-    from geko_hf.report import enrich_history
+    from geko_hf.report.text import enrich_history
 
     rows = [{"epoch": 1, "epoch_share": 1.0}, {"epoch": 2, "epoch_share": 1.0}, {"epoch": 3, "epoch_share": 0.5}]
     logs = [{"loss": 2.0, "epoch": 1.0}, {"eval_loss": 1.5, "eval_accuracy": 0.6, "epoch": 1.0},
@@ -248,7 +249,7 @@ def test_banner_shows_max_steps_instead_of_epochs():
 
     import torch
 
-    from geko_hf.console import banner
+    from geko_hf.cli.console import banner
 
     args = cli.build_train_parser().parse_args_into_dataclasses(args=["--max_steps", "40", "--output_dir", "o"])[1]
     text = banner(SimpleNamespace(max_length=64), args, SimpleNamespace(description="d"), torch.nn.Linear(2, 2), "m",

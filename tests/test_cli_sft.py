@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("trl")
 pytest.importorskip("reasoning_gym")
 
-from geko_hf.cli import format_hard, main  # noqa: E402
-from geko_hf.cli_sft import _prompt_answer  # noqa: E402
+from geko_hf.cli.train import format_hard, main  # noqa: E402
+from geko_hf.cli.sft import _prompt_answer  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -46,7 +46,7 @@ def test_sft_runs_offline_on_a_tiny_model_and_leaves_report_and_plot(tmp_path, c
 
 def test_a_trl_sft_command_line_parses_and_streaming_is_refused():
     # TRL's ScriptArguments has dataset_streaming and ignore_bias_buffers: before, both were unknown flags
-    from geko_hf.cli_sft import load_sft_data, parse_sft_args
+    from geko_hf.cli.sft import load_sft_data, parse_sft_args
 
     sa, _, _ = parse_sft_args(["--dataset_name", "x.jsonl", "--ignore_bias_buffers", "true",
                                "--dataset_streaming", "true"])
@@ -58,7 +58,7 @@ def test_a_trl_sft_command_line_parses_and_streaming_is_refused():
 
 def test_own_data_is_used_whole_unless_capped(tmp_path):
     # before: --n_train defaulted to 96 and cut any dataset to its first 96 rows
-    from geko_hf.cli_sft import load_sft_data, parse_sft_args
+    from geko_hf.cli.sft import load_sft_data, parse_sft_args
 
     path = tmp_path / "chats.jsonl"
     path.write_text("".join(json.dumps({"prompt": f"{i} + 1 =", "completion": str(i + 1)}) + "\n" for i in range(120)))
@@ -71,7 +71,7 @@ def test_own_data_is_used_whole_unless_capped(tmp_path):
 def test_resume_from_checkpoint_reaches_the_trainer_and_the_state_is_saved(tmp_path, monkeypatch):
     # before: --resume_from_checkpoint was parsed and dropped (trainer.train() without it), and no
     # trainer_state.json was written, so `geko-hf report` had no loss or held-out metric to show
-    from geko_hf.sft import GEKOSFTTrainer
+    from geko_hf.hf.sft import GEKOSFTTrainer
 
     seen = []
     train = GEKOSFTTrainer.train

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from geko_hf.config import (
+from geko_hf.core.config import (
     GEKO_AGGRESSIVE,
     GEKO_BALANCED,
     GEKO_CONSERVATIVE,

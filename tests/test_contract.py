@@ -13,7 +13,7 @@ import pytest
 from transformers import Trainer
 
 from geko_hf import GEKOCallback, GEKOTrainer
-from geko_hf.contract import PRIVATE_METHODS, TRANSFORMERS_RANGE, check_transformers_version, range_text
+from geko_hf.hf.contract import PRIVATE_METHODS, TRANSFORMERS_RANGE, check_transformers_version, range_text
 
 from hf_helpers import make_args, tiny_gpt2, toy_lm_dataset
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from geko_hf.curriculum import PHASE_STARTS, PHASE_WEIGHTS, PHASES, bucket_weights, epoch_progress, phase_at
+from geko_hf.core.curriculum import PHASE_STARTS, PHASE_WEIGHTS, PHASES, bucket_weights, epoch_progress, phase_at
 
 
 def test_phase_table_is_the_seeds():

@@ -71,11 +71,11 @@ class Recorder(TrainerCallback):
         self.passes: list[Passes] = []
 
     def on_train_begin(self, args, state, control, **kw):
-        loop = self.trainer._geko_callback.loop
+        loop = self.trainer.geko.loop
         end_epoch = loop.end_epoch
 
         def recording_end_epoch(*a, **k):
-            parts = self.trainer._geko_callback.buffer.parts
+            parts = self.trainer.geko.buffer.parts
             cols = [torch.cat(c).cpu().numpy() for c in zip(*parts)] if parts else [np.zeros(0)] * 6
             self.passes.append(Passes(*cols))
             return end_epoch(*a, **k)
@@ -83,7 +83,7 @@ class Recorder(TrainerCallback):
         loop.end_epoch = recording_end_epoch
 
     def on_epoch_begin(self, args, state, control, **kw):
-        tracker = self.trainer._geko_callback.tracker
+        tracker = self.trainer.geko.tracker
         self.plans.append(tracker.plan(tracker.epoch).copy())  # memoised: the very plan the sampler yields
 
 
@@ -95,7 +95,7 @@ class Run:
 
     @property
     def tracker(self):
-        return self.trainer._geko_callback.tracker
+        return self.trainer.geko.tracker
 
     def logged_losses(self) -> np.ndarray:
         return np.array([row["loss"] for row in self.trainer.state.log_history if "loss" in row])

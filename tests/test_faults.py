@@ -17,17 +17,17 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from geko_hf.buckets import FOCUS, FREEZE, HARD, LIGHT
-from geko_hf.checkpoint import (
+from geko_hf.core.buckets import FOCUS, FREEZE, HARD, LIGHT
+from geko_hf.core.checkpoint import (
     STATE_FILE,
     is_complete_checkpoint,
     load_geko_state,
     newest_complete_checkpoint,
     save_geko_state,
 )
-from geko_hf.config import GEKOConfig
-from geko_hf.selection import plan_epoch, planned_length
-from geko_hf.state import SampleState
+from geko_hf.core.config import GEKOConfig
+from geko_hf.core.selection import plan_epoch, planned_length
+from geko_hf.core.state import SampleState
 
 TESTS = str(Path(__file__).parent)
 TMP_PREFIX = f".{STATE_FILE}.tmp-"
@@ -45,7 +45,7 @@ sys.path.insert(0, {tests!r})
 from pathlib import Path
 import torch
 torch.set_num_threads(1)
-import geko_hf.checkpoint as ck
+import geko_hf.core.checkpoint as ck
 from hf_helpers import make_args, tiny_gpt2, toy_lm_dataset
 from geko_hf import GEKOTrainer
 
@@ -77,7 +77,7 @@ args = make_args(out, num_train_epochs=4, save_strategy="steps", save_steps={sav
 args.output_dir = str(out)
 t = GEKOTrainer(model=tiny_gpt2(), args=args, train_dataset=toy_lm_dataset(random_every=4))
 t.train(resume_from_checkpoint=True if os.environ.get("GEKO_TEST_RESUME") else None)
-tr = t._geko_callback.tracker
+tr = t.geko.tracker
 result = {{"global_step": t.state.global_step, "history": tr.history, "totals": tr.totals,
           "state": {{k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in tr.state.state_dict().items()}}}}
 print("RESULT", json.dumps(result, default=lambda o: o.item()), flush=True)

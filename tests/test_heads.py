@@ -35,7 +35,7 @@ from transformers import (
 )
 
 from geko_hf import GEKOCallback, GEKOTrainer
-from geko_hf.ids import ID_COLUMN
+from geko_hf.training.ids import ID_COLUMN
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -159,7 +159,7 @@ def recorded_for_first_batch(trainer):
     inputs = {k: v.clone() for k, v in batch.items() if k != ID_COLUMN}
     trainer.model.train()
     trainer.compute_loss(trainer.model, {k: v.clone() for k, v in batch.items()})
-    ids, loss, correct, confidence, tokens, _ = trainer._geko_callback.buffer.parts[-1]
+    ids, loss, correct, confidence, tokens, _ = trainer.geko.buffer.parts[-1]
     assert torch.equal(ids.cpu(), batch[ID_COLUMN].cpu()), "one record per row, in batch order"
     return inputs, dict(loss=loss, correct=correct, confidence=confidence, tokens=tokens)
 
@@ -334,7 +334,7 @@ class RecordSpy(TrainerCallback):
         self.records: list[tuple] = []
 
     def on_step_end(self, args, state, control, **kw):
-        self.records.append(tuple(t.clone() for t in self.trainer._geko_callback.buffer.parts[-1]))
+        self.records.append(tuple(t.clone() for t in self.trainer.geko.buffer.parts[-1]))
 
 
 def test_regression_head_with_sample_loss_hook_trains(tmp_path):
@@ -389,7 +389,7 @@ def test_labels_that_are_not_a_tensor_ask_for_the_hooks():
     # failed with "AttributeError: 'list' object has no attribute 'dim'" instead of naming the hooks.
     from transformers.modeling_outputs import ModelOutput
 
-    from geko_hf.stats import default_stats
+    from geko_hf.training.stats import default_stats
 
     outputs = ModelOutput(logits=torch.zeros(2, 5, 3))  # [images, queries, classes]
     labels = [{"class_labels": torch.tensor([1]), "boxes": torch.rand(1, 4)} for _ in range(2)]

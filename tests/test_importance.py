@@ -15,10 +15,10 @@ from hf_helpers import ForwardCounter, make_args, tiny_gpt2, toy_lm_dataset
 from transformers import Trainer
 
 from geko_hf import LIGHT, GEKOConfig, GEKOTrainer
-from geko_hf.ids import ID_COLUMN
-from geko_hf.selection import plan_epoch, planned_length
-from geko_hf.stats import segment_index
-from geko_hf.tracker import GEKOTracker
+from geko_hf.training.ids import ID_COLUMN
+from geko_hf.core.selection import plan_epoch, planned_length
+from geko_hf.training.stats import segment_index
+from geko_hf.core.tracker import GEKOTracker
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 WEIGHTS = np.array([0.5, 2.0, 1.0, 3.0, 0.0, 1.5, 4.0, 0.25], dtype=np.float32)
@@ -78,7 +78,7 @@ def _grads(model):
 
 
 def _weighted_step(geko, batch, num_items, weights):
-    cb = geko._geko_callback
+    cb = geko.geko.callback
     table = np.ones(cb.tracker.num_samples, dtype=np.float32)
     table[batch[ID_COLUMN].numpy()] = weights[: len(batch[ID_COLUMN])]
     cb.tracker.weight_table = lambda: table
@@ -151,7 +151,7 @@ def test_hook_equals_weighted_loss_sft(tmp_path, padding_free, fused):
     from test_sft import make_tokenizer, messages_ds, sft_args, sums, tiny_llama
     from trl import SFTConfig, SFTTrainer
 
-    from geko_hf.sft import GEKOSFTTrainer
+    from geko_hf.hf.sft import GEKOSFTTrainer
 
     tok = make_tokenizer()
     data = messages_ds(sums(8))

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_minilm_rotten_tomatoes_freezes_and_saves_passes(tmp_path):
-    from geko_hf.assets import default_classifier, load_rotten_tomatoes
+    from geko_hf.cli.assets import default_classifier, load_rotten_tomatoes
 
     train, held = load_rotten_tomatoes(n_train=1024, n_eval=256, seed=0)
     torch.manual_seed(0)

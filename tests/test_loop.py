@@ -11,8 +11,8 @@ from torch.utils.data import DataLoader
 from transformers import default_data_collator
 
 from geko_hf import GEKOConfig, GEKOLoop, GEKOTrainer, IdCollator, sample_stats, weight_sample_gradients, with_ids
-from geko_hf.checkpoint import load_geko_state
-from geko_hf.ids import ID_COLUMN
+from geko_hf.core.checkpoint import load_geko_state
+from geko_hf.training.ids import ID_COLUMN
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -34,7 +34,7 @@ def _trainer_run(tmp_path):
     # count, which for this tiny GPT-2 counts the unshifted labels: a different, if harmless, scale)
     trainer.model_accepts_loss_kwargs = False
     trainer.train()
-    return trainer._geko_callback.tracker
+    return trainer.geko.tracker
 
 
 def _plain_loop():
@@ -118,8 +118,8 @@ class _TwoRankGather:
 def test_records_from_two_ranks_come_back_in_global_step_order():
     """A sample repeated within an epoch (a HARD weight > 1) is observed on both ranks; its observations must reach
     the state in training order, as one process with the same global batch would apply them."""
-    from geko_hf.loop import StatsBuffer
-    from geko_hf.stats import SampleStats
+    from geko_hf.training.loop import StatsBuffer
+    from geko_hf.training.stats import SampleStats
 
     sequence = np.array([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3])  # the global plan, repeats included
     batch = 2

@@ -85,7 +85,7 @@ def test_two_ranks_train_each_planned_pass_once_and_match_one_process(two_ranks,
 def test_save_model_on_rank_zero_alone_does_not_hang(two_ranks):
     """The stock Trainer lets a user call save_model() on the main process only under DDP; GEKO's save must not wait
     in a collective the other rank never joins (the fixture's run would time out)."""
-    from geko_hf.checkpoint import load_geko_state
+    from geko_hf.core.checkpoint import load_geko_state
 
     out, (r0, _) = two_ranks
     payload = load_geko_state(str(out / "rank0_save"))
@@ -95,7 +95,7 @@ def test_save_model_on_rank_zero_alone_does_not_hang(two_ranks):
 
 def _mid_epoch_checkpoint(out, history) -> tuple[str, int]:
     """A checkpoint strictly inside an epoch that is shorter than the first (samples already frozen)."""
-    from geko_hf.checkpoint import load_geko_state
+    from geko_hf.core.checkpoint import load_geko_state
 
     start = 0
     for row in history:

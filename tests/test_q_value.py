@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from geko_hf.config import GEKOConfig
-from geko_hf.q_value import q_update, quality
-from geko_hf.state import HISTORY, SampleState
+from geko_hf.core.config import GEKOConfig
+from geko_hf.core.q_value import q_update, quality
+from geko_hf.core.state import HISTORY, SampleState
 
 
 # -- q_update: the seed's examples (lr 0.1, scale 10, from q = 0.5) ----------------------------------------

@@ -18,7 +18,7 @@ from hf_helpers import make_args, tiny_gpt2, toy_lm_dataset
 from transformers import Trainer
 
 from geko_hf import GEKOConfig, GEKOTrainer
-from geko_hf.checkpoint import STATE_FILE, load_geko_state, newest_complete_checkpoint, save_geko_state
+from geko_hf.core.checkpoint import STATE_FILE, load_geko_state, newest_complete_checkpoint, save_geko_state
 
 EPOCHS = 6
 
@@ -42,10 +42,10 @@ def _gpt2_with_dropout():
 
 
 def _assert_same_run(a, b):
-    sa, sb = a._geko_callback.tracker.state.state_dict(), b._geko_callback.tracker.state.state_dict()
+    sa, sb = a.geko.tracker.state.state_dict(), b.geko.tracker.state.state_dict()
     for name in sa:
         np.testing.assert_array_equal(sa[name], sb[name], err_msg=name)
-    assert a._geko_callback.tracker.history == b._geko_callback.tracker.history
+    assert a.geko.tracker.history == b.geko.tracker.history
     for (n, p), (_, q) in zip(a.model.named_parameters(), b.model.named_parameters()):
         assert torch.equal(p, q), f"{n} differs after resume"
     assert a.state.global_step == b.state.global_step
@@ -69,7 +69,7 @@ def _step_inside(history, epoch_index, unit_steps=1):
 @pytest.mark.parametrize("when", ["before_any_freeze", "after_epochs_shrank"])
 def test_resume_mid_epoch_is_bit_identical(straight_run, tmp_path, when):
     a, out = straight_run
-    hist = a._geko_callback.tracker.history
+    hist = a.geko.tracker.history
     if when == "before_any_freeze":
         step = _step_inside(hist, 0, 3)
     else:
@@ -87,7 +87,7 @@ def test_resume_mid_epoch_with_ignore_data_skip_is_bit_identical(straight_run, t
     """ignore_data_skip=True: HF would restart the epoch's data and train its first part twice; GEKO's sampler starts
     at the saved position instead, so the run is the uninterrupted one (without a fast-forward)."""
     a, out = straight_run
-    hist = a._geko_callback.tracker.history
+    hist = a.geko.tracker.history
     shrunk = next(i for i, row in enumerate(hist) if row["batches"] < hist[0]["batches"])
     b = _trainer(tmp_path / "resumed", save_strategy="no", ignore_data_skip=True)
     b.train(resume_from_checkpoint=str(out / f"checkpoint-{_step_inside(hist, shrunk, 1)}"))
@@ -102,7 +102,7 @@ def test_resume_from_an_epochs_last_step_is_bit_identical(tmp_path, ignore_data_
     kw = dict(num_train_epochs=3, ds=toy_lm_dataset(n=32, random_every=4))
     a = _trainer(tmp_path / "a", model=_gpt2_with_dropout(), save_strategy="steps", save_steps=1, **kw)
     a.train()
-    ckpt = tmp_path / "a" / f"checkpoint-{a._geko_callback.tracker.history[0]['batches']}"
+    ckpt = tmp_path / "a" / f"checkpoint-{a.geko.tracker.history[0]['batches']}"
     assert load_geko_state(str(ckpt))["in_epoch"]
     b = _trainer(tmp_path / "b", model=_gpt2_with_dropout(), ignore_data_skip=ignore_data_skip, **kw)
     b.train(resume_from_checkpoint=str(ckpt))
@@ -205,7 +205,7 @@ def test_stock_trainer_checkpoint_warns_and_starts_fresh(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="geko_hf"):
         b.train(resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-4"))
     assert "has no GEKO state" in caplog.text and "fresh state" in caplog.text
-    assert b.state.global_step > 4 and b._geko_callback.tracker.history
+    assert b.state.global_step > 4 and b.geko.tracker.history
 
 
 def test_stock_trainer_checkpoint_mid_run_continues_at_its_epoch(tmp_path):
@@ -290,8 +290,8 @@ def test_sigkill_during_saves_then_resume(tmp_path):
 
 def test_sampler_start_at_offsets_only_its_epoch():
     from geko_hf import GEKOConfig
-    from geko_hf.sampler import GEKOSampler
-    from geko_hf.tracker import GEKOTracker
+    from geko_hf.training.sampler import GEKOSampler
+    from geko_hf.core.tracker import GEKOTracker
 
     tracker = GEKOTracker(40, GEKOConfig(), seed=0, num_epochs=3, unit=4, batch_size=4)
     sampler = GEKOSampler(tracker, epoch=0)

@@ -10,11 +10,11 @@ import pyarrow as pa
 import pytest
 
 from geko_hf import GEKOConfig
-from geko_hf.ids import ID_COLUMN, with_ids
-from geko_hf.sampler import GEKOSampler
+from geko_hf.training.ids import ID_COLUMN, with_ids
+from geko_hf.training.sampler import GEKOSampler
 from geko_hf import state as state_module
-from geko_hf.state import SampleState, _occurrence_rounds
-from geko_hf.tracker import GEKOTracker
+from geko_hf.core.state import SampleState, _occurrence_rounds
+from geko_hf.core.tracker import GEKOTracker
 
 datasets = pytest.importorskip("datasets")
 

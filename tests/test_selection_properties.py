@@ -5,10 +5,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from geko_hf.buckets import FOCUS, FREEZE, HARD, LIGHT
-from geko_hf.config import GEKOConfig
-from geko_hf.selection import plan_epoch, sample_weights
-from geko_hf.state import SampleState
+from geko_hf.core.buckets import FOCUS, FREEZE, HARD, LIGHT
+from geko_hf.core.config import GEKOConfig
+from geko_hf.core.selection import plan_epoch, sample_weights
+from geko_hf.core.state import SampleState
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

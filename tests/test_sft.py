@@ -21,9 +21,9 @@ from trl import SFTConfig, SFTTrainer  # noqa: E402
 
 import geko_hf  # noqa: E402
 from geko_hf import GEKOCallback, GEKOConfig  # noqa: E402
-from geko_hf.ids import ID_COLUMN  # noqa: E402
-from geko_hf.sft import GEKOSFTConfig, GEKOSFTTrainer  # noqa: E402
-from geko_hf.stats import token_stats  # noqa: E402
+from geko_hf.training.ids import ID_COLUMN  # noqa: E402
+from geko_hf.hf.sft import GEKOSFTConfig, GEKOSFTTrainer  # noqa: E402
+from geko_hf.training.stats import token_stats  # noqa: E402
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}"
@@ -157,7 +157,7 @@ def test_loss_and_grads_equal_sfttrainer_bitwise(tokenizer, tmp_path, padding_fr
     if lora:
         assert all("lora_" in n for n in grads_g)
     # ... and GEKO recorded one statistic per sample of the batch, from that same forward
-    parts = geko._geko_callback.buffer.parts
+    parts = geko.geko.buffer.parts
     assert len(parts) == 1 and torch.equal(parts[0][0], ids)
     assert (parts[0][4] > 0).all()
 
@@ -175,7 +175,7 @@ def _stats_of_one_batch(trainer):
     trainer.model.train()
     with torch.no_grad():
         trainer.compute_loss(trainer.model, dict(batch))
-    ids, loss, correct, conf, tokens, margin = trainer._geko_callback.buffer.parts[-1]
+    ids, loss, correct, conf, tokens, margin = trainer.geko.buffer.parts[-1]
     order = torch.argsort(ids)
     return batch, {"loss": loss[order], "correct": correct[order], "confidence": conf[order], "tokens": tokens[order],
                    "margin": margin[order]}
@@ -237,7 +237,7 @@ def test_fused_head_stats_match_full_logits(tokenizer, tmp_path, padding_free):
 
 def test_fused_head_confidence_exact_when_correct(tokenizer, tmp_path):
     """Where every trained token is the argmax (the samples that may FREEZE) the fused confidence is exact."""
-    from geko_hf.stats import fused_lm_stats
+    from geko_hf.training.stats import fused_lm_stats
 
     trainer = GEKOSFTTrainer(tiny_llama(tokenizer, seed=2), args=sft_args(tmp_path, assistant_only_loss=True),
                              train_dataset=messages_ds(sums(4)), processing_class=tokenizer)
@@ -334,7 +334,7 @@ def test_pre_packed_rows_are_refused(tokenizer, tmp_path, path):
 
 def test_more_sequences_than_ids_in_a_batch_is_an_error():
     # The backstop under any collator: a supervised token in a sequence past the batch's sample count was dropped.
-    from geko_hf.stats import check_one_sample_per_sequence
+    from geko_hf.training.stats import check_one_sample_per_sequence
 
     batch = {"labels": torch.tensor([[1, 2, 3, 1, 2, 3]]), "position_ids": torch.tensor([[0, 1, 0, 1, 0, 1]])}
     check_one_sample_per_sequence(batch, 3)  # three sequences, three ids
@@ -361,7 +361,7 @@ def test_geko_fields_reach_the_tracker_and_foreign_args_are_converted(tokenizer,
     trainer = GEKOSFTTrainer(tiny_llama(tokenizer), args=sft_args(tmp_path, geko_preset="conservative"),
                              train_dataset=data, processing_class=tokenizer)
     trainer.get_train_dataloader()
-    assert trainer._geko_callback.config == geko_hf.get_preset("conservative")
+    assert trainer.geko.config == geko_hf.get_preset("conservative")
     # GEKOTrainingArguments (TrainingArguments + geko_ fields) become a GEKOSFTConfig, geko_ fields kept
     plain = geko_hf.GEKOTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none",
                                           geko_freeze_confidence=0.9)
@@ -371,7 +371,7 @@ def test_geko_fields_reach_the_tracker_and_foreign_args_are_converted(tokenizer,
     trainer = GEKOSFTTrainer(tiny_llama(tokenizer), args=sft_args(tmp_path), geko_config=explicit,
                              train_dataset=data, processing_class=tokenizer)
     trainer.get_train_dataloader()
-    assert trainer._geko_callback.config is explicit
+    assert trainer.geko.config is explicit
 
 
 def test_lora_config_prints_counts_and_trains_only_adapters(tokenizer, tmp_path, capsys):

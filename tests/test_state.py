@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from geko_hf.buckets import FOCUS, FREEZE, HARD, LIGHT
-from geko_hf.config import GEKOConfig
-from geko_hf.q_value import q_update
-from geko_hf.state import ARRAYS, HISTORY, STATE_VERSION, SampleState
+from geko_hf.core.buckets import FOCUS, FREEZE, HARD, LIGHT
+from geko_hf.core.config import GEKOConfig
+from geko_hf.core.q_value import q_update
+from geko_hf.core.state import ARRAYS, HISTORY, STATE_VERSION, SampleState
 
 N = 16
 

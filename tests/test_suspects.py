@@ -1,4 +1,4 @@
-"""Likely label errors: the ranking (geko_hf.suspects), `geko-hf report --suspects` and
+"""Likely label errors: the ranking (geko_hf.core.label_issues), `geko-hf report --suspects` and
 `trainer.get_suspect_samples()`."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from geko_hf import GEKOConfig
-from geko_hf.checkpoint import save_geko_state
-from geko_hf.state import SampleState
-from geko_hf.suspects import precision_at_k, suspect_ranking, suspect_samples
-from geko_hf.tracker import GEKOTracker
+from geko_hf.core.checkpoint import save_geko_state
+from geko_hf.core.state import SampleState
+from geko_hf.core.label_issues import precision_at_k, suspect_ranking, suspect_samples
+from geko_hf.core.tracker import GEKOTracker
 
 
 def _noisy_state(n=400, flipped=100, epochs=3, seed=0):
@@ -63,7 +63,7 @@ def test_precision_at_k():
 
 def test_report_suspects_lists_them_with_text(tmp_path, capsys):
     pytest.importorskip("matplotlib")
-    from geko_hf import cli
+    from geko_hf.cli import train as cli
 
     tracker = GEKOTracker(5, GEKOConfig(), seed=0, num_epochs=3, unit=1, batch_size=1)
     tracker.record(np.arange(5), [0.1, 2.0, 0.2, 1.5, 0.3], [True, False, True, False, True], [0.9] * 5,

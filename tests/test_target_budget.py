@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from geko_hf import GEKOConfig
-from geko_hf.buckets import FOCUS, FREEZE, HARD, LIGHT
-from geko_hf.selection import plan_epoch, planned_length
-from geko_hf.tracker import GEKOTracker
+from geko_hf.core.buckets import FOCUS, FREEZE, HARD, LIGHT
+from geko_hf.core.selection import plan_epoch, planned_length
+from geko_hf.core.tracker import GEKOTracker
 
 N, UNIT = 1000, 8
 

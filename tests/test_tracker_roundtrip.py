@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geko_hf.checkpoint import load_geko_state, save_geko_state
-from geko_hf.config import GEKOConfig
-from geko_hf.state import ARRAYS
-from geko_hf.tracker import GEKOTracker
+from geko_hf.core.checkpoint import load_geko_state, save_geko_state
+from geko_hf.core.config import GEKOConfig
+from geko_hf.core.state import ARRAYS
+from geko_hf.core.tracker import GEKOTracker
 
 N = 40
 

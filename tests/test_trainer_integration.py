@@ -11,8 +11,8 @@ from transformers import DataCollatorForLanguageModeling, Trainer
 from transformers.trainer_callback import ProgressCallback
 
 from geko_hf import FREEZE, GEKOCallback, GEKOConfig, GEKOTrainer
-from geko_hf.ids import ID_COLUMN
-from geko_hf.stats import sample_stats
+from geko_hf.training.ids import ID_COLUMN
+from geko_hf.training.stats import sample_stats
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -37,7 +37,7 @@ def test_learnable_half_freezes_and_forward_calls_drop(tmp_path):
     # observed less often, so they freeze later; tests/test_importance.py covers that mode)
     trainer = _train(tmp_path, model=model, callbacks=[counter], config=GEKOConfig(light_sample_rate=1.0))
     rep = trainer.get_efficiency_report()
-    state = trainer._geko_callback.tracker.state
+    state = trainer.geko.tracker.state
     learnable = np.arange(64) % 2 == 0
     assert (state.bucket[learnable] == FREEZE).mean() >= 0.75, "trivially learnable samples reach FREEZE"
     assert not (state.bucket[~learnable] == FREEZE).any(), "random samples never freeze"
@@ -69,7 +69,7 @@ def test_loss_is_bitwise_the_stock_loss(tmp_path, ga):
         assert torch.equal(l_geko, l_stock)
     for (n, p), (_, q) in zip(geko.model.named_parameters(), stock.model.named_parameters()):
         assert torch.equal(p.grad, q.grad), n  # same gradients too: stats are computed outside autograd
-    assert geko._geko_callback.buffer.batches == ga
+    assert geko.geko.buffer.batches == ga
 
 
 def test_stats_do_not_depend_on_batch_neighbours():
@@ -137,7 +137,7 @@ def test_callback_path_equals_trainer_path(tmp_path):
     a = _train(tmp_path / "a", path="trainer")
     b = _train(tmp_path / "b", path="callback")
     assert type(b).__name__ == "GEKOTrainer" or isinstance(b, Trainer)
-    ta, tb = a._geko_callback.tracker, b._geko_callback.tracker
+    ta, tb = a.geko.tracker, b.geko.tracker
     assert ta.history == tb.history
     for name, arr in ta.state.state_dict().items():
         np.testing.assert_array_equal(arr, tb.state.state_dict()[name], err_msg=name)
@@ -157,7 +157,7 @@ def test_ids_survive_collators_and_column_removal(tmp_path):
     batch = next(iter(trainer.get_train_dataloader()))
     assert batch[ID_COLUMN].dtype == torch.long and len(batch[ID_COLUMN]) == 8
     assert "unused_text" not in batch
-    plan = trainer._geko_callback.tracker.plan(0)
+    plan = trainer.geko.tracker.plan(0)
     assert batch[ID_COLUMN].tolist() == plan[:8].tolist()  # ids come with the rows, in the sampler's order
 
 

@@ -20,10 +20,10 @@ from transformers import BertConfig, BertForSequenceClassification, Trainer, Tra
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from geko_hf import GEKOCallback, GEKOConfig, GEKOTrainer
-from geko_hf.loop import StatsBuffer
-from geko_hf.ids import ID_COLUMN
-from geko_hf.importance import weight_sample_gradients
-from geko_hf.stats import SampleStats
+from geko_hf.training.loop import StatsBuffer
+from geko_hf.training.ids import ID_COLUMN
+from geko_hf.training.importance import weight_sample_gradients
+from geko_hf.training.stats import SampleStats
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -54,7 +54,7 @@ class IdSpy(TrainerCallback):
 
 
 def _recorded(trainer):
-    ids, loss, correct, conf, tokens, _ = (c.cpu() for c in trainer._geko_callback.buffer.parts[-1])
+    ids, loss, correct, conf, tokens, _ = (c.cpu() for c in trainer.geko.buffer.parts[-1])
     return ids, loss, correct, conf, tokens
 
 
@@ -380,7 +380,7 @@ def test_drop_last_full_data_reference_is_what_the_stock_trainer_trains(tmp_path
 
 
 def test_drop_last_fixed_steps_reference_counts_whole_batches():
-    from geko_hf.tracker import GEKOTracker
+    from geko_hf.core.tracker import GEKOTracker
 
     tracker = GEKOTracker(60, GEKOConfig(), seed=0, num_epochs=1, unit=8, batch_size=8, fixed_steps=True,
                           drop_last=True)
@@ -449,7 +449,7 @@ def test_stats_buffer_holds_few_tensors_over_a_long_epoch():
 
 
 def test_weights_are_looked_up_on_the_device_once_per_epoch(tmp_path, monkeypatch):
-    from geko_hf.tracker import GEKOTracker
+    from geko_hf.core.tracker import GEKOTracker
 
     calls = []
     inner = GEKOTracker.weight_table

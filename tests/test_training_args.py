@@ -6,8 +6,8 @@ import typing
 import pytest
 from transformers import HfArgumentParser
 
-from geko_hf.config import BUDGET_MODES, MASTERY_RULES, PRESETS, Q_VALUE_MODES, GEKOConfig, get_preset
-from geko_hf.training_args import GEKOTrainingArguments
+from geko_hf.core.config import BUDGET_MODES, MASTERY_RULES, PRESETS, Q_VALUE_MODES, GEKOConfig, get_preset
+from geko_hf.hf.training_args import GEKOTrainingArguments
 
 FIELDS = dataclasses.fields(GEKOConfig)
 HINTS = typing.get_type_hints(GEKOConfig)

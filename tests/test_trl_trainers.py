@@ -149,7 +149,7 @@ def test_sfttrainer_with_callback_still_constructs(tokenizer, tmp_path):
     callback = GEKOCallback()
     trainer = _sft_trainer(tokenizer, tmp_path, callbacks=[callback])
     assert isinstance(trainer, trl.SFTTrainer)
-    assert trainer._geko_callback is callback and callback.trainer is trainer
+    assert trainer.geko.callback is callback and callback.trainer is trainer
 
 
 def test_attach_to_sfttrainer_still_works(tokenizer, tmp_path):
@@ -157,4 +157,4 @@ def test_attach_to_sfttrainer_still_works(tokenizer, tmp_path):
     callback = GEKOCallback()
     callback.attach(trainer)
     assert isinstance(trainer, trl.SFTTrainer)
-    assert trainer._geko_callback is callback and callback.trainer is trainer
+    assert trainer.geko.callback is callback and callback.trainer is trainer

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from geko_hf.buckets import FOCUS, FREEZE, HARD, LIGHT
-from geko_hf.config import GEKO_V2, GEKOConfig, get_preset
-from geko_hf.selection import draw, plan_epoch, planned_length
-from geko_hf.state import STATE_VERSION, SampleState, fallback_margin
-from geko_hf.stats import classification_stats, token_stats
-from geko_hf.tracker import GEKOTracker
+from geko_hf.core.buckets import FOCUS, FREEZE, HARD, LIGHT
+from geko_hf.core.config import GEKO_V2, GEKOConfig, get_preset
+from geko_hf.core.selection import draw, plan_epoch, planned_length
+from geko_hf.core.state import STATE_VERSION, SampleState, fallback_margin
+from geko_hf.training.stats import classification_stats, token_stats
+from geko_hf.core.tracker import GEKOTracker
 
 MARGIN = GEKOConfig(mastery="margin", freeze_margin=0.5, hard_margin=0.2, mastery_streak=1)
 

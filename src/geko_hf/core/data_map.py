@@ -64,6 +64,20 @@ def region_thresholds(stats: dict | None = None) -> dict:
     return out
 
 
+def regions_of(stats: dict) -> np.ndarray:
+    """The region of every sample from a statistics() dict (see DataMap.regions)."""
+    seen = np.asarray(stats["observations"]) > 0
+    conf = np.asarray(stats["confidence"], dtype=np.float64)[seen]
+    var = np.asarray(stats["variability"], dtype=np.float64)[seen]
+    out = np.full(seen.size, "", dtype=object)
+    if conf.size == 0:
+        return out
+    v_cut, c_cut = _cutoffs(conf, var)
+    names = np.where(var > v_cut, REGIONS[1], np.where(conf < c_cut, REGIONS[2], REGIONS[0]))
+    out[seen] = names.astype(object)
+    return out
+
+
 def _cutoffs(confidence: np.ndarray, variability: np.ndarray) -> tuple[float, float]:
     """(variability cut-off, confidence cut-off) of the rule in region_thresholds(); NaN with no samples."""
     if confidence.size == 0:
@@ -222,13 +236,7 @@ class DataMap:
         stats: a statistics() dict (default: the current one); any dict with observations, confidence and
         variability works, e.g. the early_* statistics renamed.
         """
-        stats = self.statistics() if stats is None else stats
-        seen = np.asarray(stats["observations"]) > 0
-        conf = np.asarray(stats["confidence"], dtype=np.float64)[seen]
-        var = np.asarray(stats["variability"], dtype=np.float64)[seen]
-        out = np.full(seen.size, "", dtype=object)
-        if conf.size == 0:
-            return out
+        return regions_of(self.statistics() if stats is None else stats)
         v_cut, c_cut = _cutoffs(conf, var)
         names = np.where(var > v_cut, REGIONS[1], np.where(conf < c_cut, REGIONS[2], REGIONS[0]))
         out[seen] = names.astype(object)

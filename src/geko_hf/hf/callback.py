@@ -22,15 +22,15 @@ import logging
 
 from transformers import TrainerCallback
 
-from .banner import run_banner, run_summary
-from .config import GEKOConfig
+from ..report.banner import run_banner, run_summary
+from ..core.config import GEKOConfig
 from .contract import (check_private_methods, check_train_dataset, check_transformers_version,
                        refuse_unsupported_trainer)
 from .mixin import GEKOMixin, geko_class_for
-from .report import format_report
+from ..report.text import format_report
 from .run import TrainerRun
 from .schedule import retarget
-from .tracker import GEKOTracker, partition_line
+from ..core.tracker import GEKOTracker, partition_line
 
 __all__ = ["GEKOCallback"]
 
@@ -42,12 +42,11 @@ class GEKOCallback(TrainerCallback):
     compute_sample_loss. One callback per Trainer: a second Trainer needs a new GEKOCallback()."""
 
     def __init__(self, config: GEKOConfig | None = None, compute_correctness=None, compute_confidence=None,
-                 compute_sample_loss=None):
+                 compute_sample_loss=None, observe_only: bool = False):
         self.run = TrainerRun(config, hooks={"compute_sample_loss": compute_sample_loss,
                                              "compute_correctness": compute_correctness,
-                                             "compute_confidence": compute_confidence})
+                                             "compute_confidence": compute_confidence}, observe_only=observe_only)
         self.trainer = None
-        self.banner = True  # the start banner and end summary (geko-hf train/sft print their own instead)
 
     @classmethod
     def bound_to(cls, trainer, config: GEKOConfig | None = None, **hooks) -> "GEKOCallback":
@@ -89,7 +88,7 @@ class GEKOCallback(TrainerCallback):
     # -- wiring -------------------------------------------------------------------------------------
     def on_init_end(self, args, state, control, **kwargs):
         trainer = _find_initialising_trainer()
-        if trainer is not self.trainer or getattr(trainer, "_geko_run", None) is not self.run:
+        if trainer is not self.trainer or getattr(trainer, "geko", None) is not self.run:
             self.attach(trainer)
         check_train_dataset(trainer.train_dataset)
 
@@ -111,8 +110,8 @@ class GEKOCallback(TrainerCallback):
             )
         check_transformers_version()
         check_private_methods(trainer, GEKOMixin)
-        trainer._geko_run = self.run
-        trainer._geko_callback = self
+        trainer.geko = self.run
+        self.run.callback, self.run.trainer = self, trainer
         self.trainer = trainer
 
     # -- events -------------------------------------------------------------------------------------
@@ -127,12 +126,12 @@ class GEKOCallback(TrainerCallback):
                 "GEKO with max_steps=%d: the number of optimizer steps is fixed, so GEKO saves no compute; it spends "
                 "the steps on samples not yet mastered (more, shorter epochs). To save compute, set num_train_epochs "
                 "instead.", args.max_steps)
-        if args.train_sampling_strategy not in ("random", None):
+        if args.train_sampling_strategy not in ("random", None) and not self.run.follows_trainer:
             raise ValueError(
                 f"train_sampling_strategy={args.train_sampling_strategy!r} replaces the training sampler, which "
                 "GEKO needs for its epoch plan. Use train_sampling_strategy='random' (the default) with GEKO."
             )
-        if args.max_steps <= 0 and not self.run.schedule_warped:
+        if args.max_steps <= 0 and not self.run.schedule_warped and not self.run.follows_trainer:
             scheduler = kwargs.get("lr_scheduler")
             logger.warning(
                 "GEKO cannot stretch this learning-rate scheduler (%s: only LambdaLR schedules, which every "
@@ -143,7 +142,7 @@ class GEKOCallback(TrainerCallback):
                 " (with DeepSpeed: remove `scheduler` from the DeepSpeed config, and HF builds one)"
                 if getattr(args, "deepspeed", None) else "")
         self.run.begin_train()
-        if state.is_world_process_zero and self.config.log_bucket_stats and self.banner:
+        if state.is_world_process_zero and self.config.log_bucket_stats and self.run.banner:
             print(run_banner(args, self.trainer.model, self.tracker), flush=True)
         if self.run.close_epoch_at_begin:  # resumed from a checkpoint of an epoch's last step: close it now
             self.run.close_epoch_at_begin = False
@@ -158,6 +157,11 @@ class GEKOCallback(TrainerCallback):
                 "fixed while training (add or drop rows between runs, not inside one)."
             )
         epoch = tracker.epoch
+        if run.follows_trainer:  # observe: the stock epoch, untouched; only where it starts is kept
+            if not run.in_epoch:
+                run.epoch_start_step = state.global_step
+            run.in_epoch = True
+            return
         run.sampler.set_epoch(epoch)  # also on resume, where HF's skip wrapper hides set_epoch
         self.loop.check_plan(trainer.accelerator)  # a collective on N processes (skipped if end_epoch did it)
         planned = len(tracker.plan(epoch))
@@ -182,7 +186,7 @@ class GEKOCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         run = self.run
-        if run.steps_this_epoch:
+        if run.steps_this_epoch and not run.follows_trainer:
             done = state.global_step - run.epoch_start_step
             share = self.tracker.epoch_share(self.tracker.epoch)
             state.epoch = self.tracker.epoch + share * min(done / run.steps_this_epoch, 1.0)
@@ -192,12 +196,12 @@ class GEKOCallback(TrainerCallback):
         epoch = tracker.epoch
         row = self.loop.end_epoch(trainer.accelerator)  # a collective on N processes: every rank gets here
         self.run.in_epoch = False
-        state.epoch = epoch + row["epoch_share"]  # a run stopped mid-epoch ends at its fraction
+        if not self.run.follows_trainer:
+            state.epoch = epoch + row["epoch_share"]  # a run stopped mid-epoch ends at its fraction
         if state.is_world_process_zero and self.config.log_bucket_stats:
             print(partition_line(row), flush=True)
         trainer.log(_log_payload(row, tracker))
-        if not control.should_training_stop and len(tracker.plan(tracker.epoch)) == 0 and (
-                tracker.epoch < tracker.num_epochs or tracker.fixed_steps):
+        if not control.should_training_stop and not self.run.follows_trainer and nothing_left(tracker):
             msg = (f"[GEKO] Nothing left to train after epoch {tracker.epoch}: every sample is FREEZE, pruned or "
                    f"at max_times_seen. Training ends early ({tracker.epoch}/{tracker.num_epochs} epochs, step "
                    f"{state.global_step}).")
@@ -211,13 +215,20 @@ class GEKOCallback(TrainerCallback):
         if self.tracker is None or not self.tracker.history:
             return
         report = self.run.efficiency_report()
+        if state.is_world_process_zero and self.config.data_map:
+            self.run.write_data_map(args.output_dir)
         if state.is_world_process_zero and self.config.log_bucket_stats:
             print(format_report(report), flush=True)
-            if self.banner:
+            if self.run.banner:
                 print(run_summary(report, state.log_history), flush=True)
 
     def efficiency_report(self) -> dict:
         return self.run.efficiency_report()
+
+
+def nothing_left(tracker: GEKOTracker) -> bool:
+    """Whether the run has epochs to go but no sample left to train in the next one."""
+    return len(tracker.plan(tracker.epoch)) == 0 and (tracker.epoch < tracker.num_epochs or tracker.fixed_steps)
 
 
 def _log_payload(row: dict, tracker: GEKOTracker) -> dict:

@@ -197,6 +197,25 @@ class GEKOConfig:
         ),
     )
 
+    data_map: bool = field(
+        default=True,
+        metadata=_help(
+            "geko_hf. Write the data map (every sample's training dynamics, region and label-issue rank) to "
+            "output_dir/geko_data_map.parquet, and its picture to geko_data_map.png, at train end. The map is "
+            "recorded either way (trainer.geko.data_map())."
+        ),
+    )
+    policy: str = field(
+        default="geko",
+        metadata=_help(
+            "geko_hf. The selection policy, by name (geko_hf.core.policies): 'geko' (buckets, the default), "
+            "'geko_v2' (geko with the v2 preset's rules for every rule field left at its default), 'observe' (train "
+            "exactly as the stock Trainer does and only record: the data map), 'random' (a fresh random "
+            "target_budget share every epoch), 'infobatch' (Qin et al., ICLR 2024), 'full' (every sample once an "
+            "epoch), or one registered with register_policy."
+        ),
+    )
+
     def __post_init__(self):
         self.bucket_weights = [float(w) for w in self.bucket_weights]
         self.validate()
@@ -204,7 +223,7 @@ class GEKOConfig:
     # -- validation ---------------------------------------------------------------------------------
     def validate(self) -> None:
         """Raise ValueError naming the field, the value and the valid range."""
-        for name in ("use_curriculum", "log_bucket_stats"):
+        for name in ("use_curriculum", "log_bucket_stats", "data_map"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"`{name}` must be True or False, got {getattr(self, name)!r}.")
         for name in ("freeze_confidence", "focus_confidence", "min_q_for_freeze"):
@@ -253,6 +272,13 @@ class GEKOConfig:
             _check_range("target_budget", self.target_budget, 0.0, 1.0, low_open=True)
         if self.epoch_budget not in BUDGET_MODES:
             raise ValueError(f"`epoch_budget` must be one of {BUDGET_MODES}, got {self.epoch_budget!r}.")
+        if not isinstance(self.policy, str) or not self.policy:
+            raise ValueError(f"`policy` must be the name of a selection policy, got {self.policy!r}.")
+        from .policies import POLICIES  # (policies imports no config: no cycle)
+
+        if self.policy not in POLICIES:
+            raise ValueError(f"`policy` must be a registered selection policy ({', '.join(sorted(POLICIES))}, or one "
+                             f"added with geko_hf.core.policies.register_policy), got {self.policy!r}.")
         if self.q_value_mode not in Q_VALUE_MODES:
             raise ValueError(f"`q_value_mode` must be one of {Q_VALUE_MODES}, got {self.q_value_mode!r}.")
 
@@ -319,8 +345,12 @@ GEKO_SEED = GEKOConfig(q_value_mode="seed", quality_window=5, epoch_budget="acti
 GEKO_V2 = GEKOConfig(mastery="margin", mastery_streak=2, stuck_after=2, freeze_recheck_rate=0.1,
                      final_full_share=0.125)
 
+# Record everything, train exactly as the stock Trainer does (the data map).
+GEKO_OBSERVE = GEKOConfig(policy="observe")
+
 PRESETS = {
     "default": GEKOConfig(),
+    "observe": GEKO_OBSERVE,
     "aggressive": GEKO_AGGRESSIVE,
     "balanced": GEKO_BALANCED,
     "conservative": GEKO_CONSERVATIVE,

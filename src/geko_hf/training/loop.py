@@ -27,11 +27,11 @@ import math
 import numpy as np
 import torch
 
-from .checkpoint import load_geko_state, save_geko_state
-from .config import GEKOConfig
+from ..core.checkpoint import load_geko_state, save_geko_state
+from ..core.config import GEKOConfig
 from .ranks import check_same_plan, global_step_order
 from .sampler import GEKOSampler
-from .tracker import GEKOTracker
+from ..core.tracker import GEKOTracker
 
 
 class StatsBuffer:
@@ -207,7 +207,7 @@ class GEKOLoop:
     # -- persistence ----------------------------------------------------------------------------------------
     def state_payload(self, **extra) -> dict:
         """Everything a checkpoint holds; `extra` carries a trainer's own position (e.g. HF's step counters)."""
-        from . import __version__
+        from .. import __version__
 
         ids, loss, correct, conf, tokens, margin, batches = concat_records(self.pending)
         return {

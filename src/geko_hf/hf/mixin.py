@@ -15,15 +15,15 @@ import torch
 from transformers import Trainer
 
 from .alignment import shifts_labels
-from .checkpoint import STATE_FILE, newest_complete_checkpoint
+from ..core.checkpoint import STATE_FILE, newest_complete_checkpoint
 from .contract import check_train_dataset, data_parallel_batch, initial_values_positions
-from .ids import ID_COLUMN, IdCollator, missing_ids_error, with_ids
-from .importance import output_tensor, weight_sample_gradients
+from ..training.ids import ID_COLUMN, IdCollator, missing_ids_error, with_ids
+from ..training.importance import output_tensor, weight_sample_gradients
 from .run import TrainerRun
-from .sampler import GEKOSampler
+from ..training.sampler import GEKOSampler
 from .schedule import install_warp
-from .stats import check_one_sample_per_sequence, sample_stats
-from .suspects import suspect_samples
+from ..training.stats import check_one_sample_per_sequence, sample_stats
+from ..core.label_issues import suspect_samples
 
 logger = logging.getLogger("geko_hf")
 
@@ -31,7 +31,7 @@ logger = logging.getLogger("geko_hf")
 class GEKOMixin:
     """Overrides that wire GEKO into any `Trainer` subclass; each one asks the trainer's `TrainerRun`."""
 
-    _geko_run: TrainerRun
+    geko: TrainerRun  # the run: state, report, data map (the public handle, trainer.geko)
 
     # -- data ---------------------------------------------------------------------------------------
     def get_train_dataloader(self):
@@ -44,13 +44,16 @@ class GEKOMixin:
         if not isinstance(self.data_collator, IdCollator):
             self.data_collator = IdCollator(self.data_collator)
         unit, batch = data_parallel_batch(self)
-        self._geko_run.make_tracker(self.args, self.train_dataset, unit, batch)
+        self.geko.make_tracker(self.args, self.train_dataset, unit, batch)
         return super().get_train_dataloader()
 
     def _get_train_sampler(self, train_dataset=None):
         # Private (the sampler hook of get_train_dataloader); checked by contract.py. The run keeps a direct
         # reference: accelerate's get_sampler() returns None on N processes.
-        run = self._geko_run
+        run = self.geko
+        if run.follows_trainer:  # observe: the stock Trainer's own sampler, order and length
+            run.sampler = None
+            return super()._get_train_sampler(train_dataset)
         run.sampler = GEKOSampler(run.tracker, epoch=run.tracker.epoch)
         return run.sampler
 
@@ -62,7 +65,9 @@ class GEKOMixin:
 
     # -- schedule -----------------------------------------------------------------------------------
     def create_scheduler(self, num_training_steps, optimizer=None):
-        run = self._geko_run
+        run = self.geko
+        if run.follows_trainer:
+            return super().create_scheduler(num_training_steps, optimizer)
         # On resume, rebuild the ORIGINAL schedule: HF recomputes num_training_steps from the resumed
         # (shorter) epoch, but the warp anchors restored from scheduler.pt refer to the original length.
         total = run.schedule_total or num_training_steps
@@ -81,7 +86,7 @@ class GEKOMixin:
                     f"No complete checkpoint (with trainer_state.json and {STATE_FILE}) in output_dir "
                     f"{self.args.output_dir!r} to resume from. Pass a checkpoint path, or train without resuming."
                 )
-        self._geko_run.start(resume_from_checkpoint or None)
+        self.geko.start(resume_from_checkpoint or None)
         self._geko_callback_before_the_users()
         return super().train(resume_from_checkpoint, *args, **kwargs)
 
@@ -89,7 +94,7 @@ class GEKOMixin:
         """GEKO's callback corrects state.epoch on each step and epoch end: callbacks the user passed run after it,
         so they see the corrected value. transformers' own (flow, reporting, progress) keep their place in front."""
         callbacks = self.callback_handler.callbacks
-        ours = getattr(self, "_geko_callback", None)
+        ours = self.geko.callback
         if ours in callbacks:
             callbacks.remove(ours)
             first = next((i for i, cb in enumerate(callbacks) if not type(cb).__module__.startswith("transformers.")),
@@ -101,17 +106,19 @@ class GEKOMixin:
         # Inside _save_checkpoint this runs before trainer_state.json is written (the completeness marker). Only
         # HF's own checkpoint saves (_internal_call, on every rank) gather this epoch's records across ranks: a user's
         # save_model() may run on rank 0 only (as the stock Trainer allows under DDP) and must not wait for the others.
-        self._geko_run.save(output_dir or self.args.output_dir, self.accelerator, self.args.should_save,
+        self.geko.save(output_dir or self.args.output_dir, self.accelerator, self.args.should_save,
                             gather=_internal_call)
 
     def set_initial_training_values(self, args, dataloader):
         # Private (the run's length, computed once from the first epoch); signature and result checked by contract.py.
         values = list(super().set_initial_training_values(args, dataloader))
+        if self.geko.follows_trainer:  # observe: the stock Trainer's epochs, steps and max_steps
+            return tuple(values)
         epochs_at, steps_at, batches_at = initial_values_positions(values, args, dataloader)
         # HF sizes every epoch like the first epoch of this train() call and silently drops the batches of a
         # longer one. After a resume that first epoch may be a short GEKO epoch: size epochs by the largest
         # possible plan (every sample once) instead; shorter epochs just end early.
-        tracker = self._geko_run.tracker
+        tracker = self.geko.tracker
         longest = -(-tracker.num_samples // tracker.unit)
         if values[steps_at] < longest:
             values[steps_at], values[batches_at] = longest, longest * args.gradient_accumulation_steps
@@ -123,7 +130,7 @@ class GEKOMixin:
         return tuple(values)
 
     def log(self, logs, *args, **kwargs):
-        run = self._geko_run
+        run = self.geko
         if "train_samples_per_second" in logs and logs.get("train_runtime") and run.tracker is not None:
             # HF counts full-data epochs here (its num_train_samples); GEKO trains fewer samples.
             logs["train_samples_per_second"] = round(run.passes_this_call() / logs["train_runtime"], 3)
@@ -134,8 +141,17 @@ class GEKOMixin:
         # Private (where a resumed run continues); checked by contract.py.
         epochs_trained, steps_in_epoch = super()._init_training_state(
             max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint, trial)
-        run = self._geko_run
+        run = self.geko
         if resume_from_checkpoint is None:
+            return epochs_trained, steps_in_epoch
+        if run.follows_trainer:
+            # observe: HF's own position (its epochs are the stock ones); an epoch GEKO saw open but HF has finished
+            # (saved on its last step, before on_epoch_end) is closed when training begins
+            if run.restored and run.in_epoch and epochs_trained > run.tracker.epoch:
+                run.close_epoch_at_begin = True
+            elif not run.restored:
+                run.follow_position(epochs_trained, self.state.global_step,
+                                    steps_in_epoch // self.args.gradient_accumulation_steps)
             return epochs_trained, steps_in_epoch
         if not run.restored:
             # A checkpoint without GEKO state (a stock Trainer's): its epochs were full-data ones, so HF's position
@@ -172,7 +188,7 @@ class GEKOMixin:
             raise missing_ids_error(inputs)
         # The parent may pop `labels` (label smoothing, compute_loss_func): the statistics read this copy.
         batch = dict(inputs)
-        run = self._geko_run
+        run = self.geko
         label_name = self._geko_label_name(batch)
         if label_name not in batch and "label" not in batch and not all(run.hooks.values()):
             _warn_no_labels_once(self)
@@ -206,7 +222,7 @@ class GEKOMixin:
         if "labels" in batch or "label" in batch:
             return "labels"
         present = [name for name in (getattr(self, "label_names", None) or []) if name in batch]
-        if len(present) > 1 and not all(self._geko_run.hooks.values()):
+        if len(present) > 1 and not all(self.geko.hooks.values()):
             raise ValueError(
                 f"label_names={present} gives this model {len(present)} label inputs and GEKO's default per-sample "
                 "statistics read one label tensor, so pass compute_sample_loss=, compute_correctness= and "
@@ -253,16 +269,16 @@ class GEKOMixin:
 
     # -- the seed's conveniences --------------------------------------------------------------------
     def get_efficiency_report(self) -> dict:
-        return self._geko_run.efficiency_report()
+        return self.geko.efficiency_report()
 
     def get_pruned_count(self) -> int:
-        tracker = self._geko_run.tracker
+        tracker = self.geko.tracker
         return 0 if tracker is None else int(tracker.state.pruned.sum())
 
     def get_suspect_samples(self, k: int = 20) -> list[dict]:
         """The k training samples whose label is most likely wrong: wrong now, lowest margin p(label) - max other
         p averaged over training first (see geko_hf.suspects), each with its row's scalar fields (text, label)."""
-        tracker = self._geko_run.tracker
+        tracker = self.geko.tracker
         if tracker is None:
             raise RuntimeError("No GEKO state yet: call trainer.train() first.")
         rows = suspect_samples(tracker.state.arrays(), k)

@@ -14,10 +14,11 @@ import logging
 import math
 import os
 
-from .checkpoint import dataset_fingerprint, load_geko_state
-from .config import GEKOConfig
-from .loop import GEKOLoop, StatsBuffer
-from .tracker import GEKOTracker
+from ..core.checkpoint import dataset_fingerprint, load_geko_state
+from ..core.config import GEKOConfig
+from ..training.loop import GEKOLoop, StatsBuffer
+from ..core.tracker import GEKOTracker
+from .resume import check_same_batch, check_same_run, has_optimizer_state
 
 logger = logging.getLogger("geko_hf")
 
@@ -26,8 +27,10 @@ class TrainerRun:
     """GEKO's state for one Trainer: created by the callback, bound to the trainer by `attach`."""
 
     def __init__(self, config: GEKOConfig | None = None, hooks: dict | None = None,
-                 tracker_class=GEKOTracker):
+                 tracker_class=GEKOTracker, observe_only: bool = False):
         self.explicit_config = config
+        self.observe_only = observe_only  # the data map alone: policy "observe" over whichever config applies
+        self.policy_factory = None  # tracker -> SelectionPolicy, instead of the config's policy (benchmarks)
         self.config: GEKOConfig | None = config
         self.hooks = dict(hooks or {})
         self.tracker_class = tracker_class
@@ -47,10 +50,18 @@ class TrainerRun:
         self.close_epoch_at_begin = False  # resumed from a checkpoint saved on its epoch's last step
         self.sequences_checked = False  # the run's first batch was checked for pre-packed rows
         self.passes_at_train_begin = 0
+        self.callback = None  # the GEKOCallback that holds this run (set when it binds a trainer)
+        self.trainer = None  # the trainer it is bound to
+        self.banner = True  # the start banner and end summary (geko-hf train/sft print their own instead)
 
     @property
     def tracker(self) -> GEKOTracker | None:
         return None if self.loop is None else self.loop.tracker
+
+    @property
+    def follows_trainer(self) -> bool:
+        """The policy leaves the Trainer's sampler, schedule and step counts as they are (observe)."""
+        return self.tracker is not None and self.tracker.follows_trainer
 
     # -- a train() call ------------------------------------------------------------------------------------
     def start(self, resume_from: str | None) -> None:
@@ -65,10 +76,12 @@ class TrainerRun:
         if tracker is not None and (tracker.unit, tracker.batch_size) == (unit, batch) and not self.new_run:
             return tracker
         self.config = self.explicit_config or getattr(args, "geko_config", None) or GEKOConfig()
+        if self.observe_only:
+            self.config = self.config.replace(policy="observe")
         n = len(dataset)
         tracker = self.tracker_class(n, self.config, seed=args.data_seed if args.data_seed is not None else args.seed,
                                      unit=unit, batch_size=batch, drop_last=args.dataloader_drop_last,
-                                     **run_length(args, n, unit))
+                                     policy=self.policy_factory, **run_length(args, n, unit))
         if self.config.stratify_by:
             tracker.set_groups(column_groups(dataset, self.config.stratify_by))
         self.loop = GEKOLoop.for_tracker(tracker, buffer=self.buffer)
@@ -97,7 +110,7 @@ class TrainerRun:
         return self.loop.weights(ids)
 
     # -- persistence: the loop writes the file, the run adds HF's position ----------------------------------
-    def save(self, folder: str, accelerator, is_main_process: bool, gather: bool = True) -> None:
+    def save(self, folder: str, accelerator=None, is_main_process: bool = True, gather: bool = True) -> None:
         """Every rank takes part in the gather and only the main process writes; `gather=False` (a save_model call
         of the user's, maybe on one rank only) runs no collective (see GEKOLoop.save)."""
         if self.loop is None:
@@ -148,9 +161,60 @@ class TrainerRun:
             self.in_epoch, self.epoch_start_step = True, global_step - steps_done
 
     def efficiency_report(self) -> dict:
+        return self._trained().efficiency_report()
+
+    # -- the public handle, trainer.geko ---------------------------------------------------------------------
+    def _trained(self) -> GEKOTracker:
         if self.tracker is None:
-            raise RuntimeError("No GEKO report yet: call trainer.train() first.")
-        return self.tracker.efficiency_report()
+            raise RuntimeError("No GEKO state yet: call trainer.train() first (or trainer.geko.load(checkpoint)).")
+        return self.tracker
+
+    @property
+    def state(self):
+        """The per-sample learning state (SampleState: loss, confidence, bucket, times seen, ... per sample)."""
+        return self._trained().state
+
+    def report(self) -> dict:
+        """Passes, model calls and tokens trained against the same run on full data (see core/accounting)."""
+        return self.efficiency_report()
+
+    def data_map(self):
+        """Every training sample's dynamics as a `datasets.Dataset` (see hf/data_map.py): its readable fields, the
+        Cartography statistics, AUM, forgetting, region and label-issue rank. `.to_pandas()` for a DataFrame."""
+        from .data_map import data_map_dataset
+
+        trainer = self.trainer
+        config = getattr(getattr(trainer, "model", None), "config", None)
+        id2label = getattr(config, "id2label", None) if getattr(config, "num_labels", 0) else None
+        return data_map_dataset(self._trained(), getattr(trainer, "train_dataset", None), id2label)
+
+    def label_issues(self, k: int | None = None):
+        """The data map's rows, most likely mislabelled first (every observed sample is ranked; `k` keeps the top)."""
+        table = self.data_map().filter(lambda rank: rank > 0, input_columns="label_issue_rank")
+        table = table.sort("label_issue_rank")
+        return table if k is None else table.select(range(min(int(k), len(table))))
+
+    def filter(self, dataset, regions=None, top_k_label_issues: int | None = None, where=None):
+        """`dataset` (the training set, same rows) without the samples in `regions` (e.g. ["hard-to-learn"]), the
+        top-k label issues, or a boolean mask `where` over the samples: the next Trainer's train_dataset."""
+        from .data_map import filter_dataset
+
+        return filter_dataset(dataset, self._trained(), regions, top_k_label_issues, where)
+
+    def write_data_map(self, folder: str) -> list[str]:
+        """geko_data_map.parquet (and geko_data_map.png with matplotlib) in `folder`; the paths written."""
+        from .data_map import DATA_MAP_PLOT, write_data_map
+
+        paths = [write_data_map(self.data_map(), folder)]
+        plot = self.plot_data_map(os.path.join(folder, DATA_MAP_PLOT))
+        return paths + ([plot] if plot else [])
+
+    def plot_data_map(self, path: str) -> str | None:
+        """The Cartography picture (variability vs confidence, by correctness, regions marked); None without
+        matplotlib."""
+        from ..report.data_map_plot import plot_data_map
+
+        return plot_data_map(self._trained().data_map, path)
 
 
 def column_groups(dataset, column: str):
@@ -169,61 +233,6 @@ def column_groups(dataset, column: str):
     if values.dtype == object or values.ndim != 1:
         values = np.array([repr(v) for v in values])
     return np.unique(values, return_inverse=True)[1].astype(np.int64)
-
-
-def check_same_batch(folder: str, saved: dict, tracker: GEKOTracker) -> None:
-    """A checkpoint's plans are rounded to its optimizer step and HF resumes by counting steps: resuming under another
-    step size would replay the saved plan under a new unit and skip the wrong batches, so it is refused."""
-    then, now = (int(saved["unit"]), int(saved["batch_size"])), (tracker.unit, tracker.batch_size)
-    if then != now:
-        raise ValueError(
-            f"Checkpoint {folder} was saved with {then[0]} samples per optimizer step ({then[1]} per micro-batch over "
-            f"all processes), and this run uses {now[0]} ({now[1]} per micro-batch). GEKO's saved epoch plan and HF's "
-            "step count only line up under the same step: resume with the same per_device_train_batch_size, "
-            "gradient_accumulation_steps and number of processes, or start a new run from the saved model "
-            "(model_name_or_path=the checkpoint folder, without resume_from_checkpoint)."
-        )
-
-
-def has_optimizer_state(folder: str) -> bool:
-    """Whether HF saved the optimizer/scheduler with the model: optimizer.pt and scheduler.pt, FSDP's optimizer_0,
-    or DeepSpeed's global_step* folder (which holds its scheduler)."""
-    return any(name.startswith(("optimizer", "scheduler", "global_step")) for name in os.listdir(folder))
-
-
-# Settings that change what GEKO prints, not what it trains: free to change on resume.
-COSMETIC_FIELDS = frozenset({"log_bucket_stats"})
-
-
-def _run_length_words(saved: dict) -> str:
-    if saved.get("fixed_steps", False):
-        if saved.get("max_steps"):  # (states of geko_hf <= 0.3 kept only the epoch count)
-            return f"max_steps={int(saved['max_steps'])}"
-        return f"max_steps (about {int(saved['num_epochs'])} full-data epochs)"
-    epochs = int(saved["num_epochs"]) - 1 + float(saved.get("last_epoch_fraction", 1.0))
-    return f"num_train_epochs={epochs:g}"
-
-
-def check_same_run(folder: str, saved: dict, tracker: GEKOTracker) -> None:
-    """A checkpoint's next plans were drawn, and its curriculum and schedule laid out, under its GEKOConfig, seed
-    and run length: continuing under others would train a plan with the new weights (a LIGHT sample drawn at rate
-    0.5 weighted 1/0.25), or added epochs at the schedule's end value. Refused, naming what changed."""
-    now = tracker.config.to_dict()
-    then = GEKOConfig.from_dict(saved.get("config") or {}).to_dict()
-    changed = [f"GEKOConfig.{k}={then[k]!r} (now {now[k]!r})" for k in sorted(set(saved.get("config") or {}) & set(now))
-               if k not in COSMETIC_FIELDS and then[k] != now[k]]
-    if int(saved["seed"]) != tracker.seed:
-        changed.append(f"seed={int(saved['seed'])} (now {tracker.seed})")
-    here = {"num_epochs": tracker.num_epochs, "last_epoch_fraction": tracker.last_epoch_fraction,
-            "fixed_steps": tracker.fixed_steps, "max_steps": tracker.max_steps if saved.get("max_steps") else 0}
-    if _run_length_words(saved) != _run_length_words(here):
-        changed.append(f"{_run_length_words(saved)} (now {_run_length_words(here)})")
-    if changed:
-        raise ValueError(
-            f"Checkpoint {folder} was saved with {', '.join(changed)}: GEKO's saved plans, curriculum and schedule "
-            "were laid out for those. Resume with the settings it was saved with, or start a new run from the saved "
-            "model (model_name_or_path=the checkpoint folder, without resume_from_checkpoint)."
-        )
 
 
 def run_length(args, num_samples: int, unit: int) -> dict:

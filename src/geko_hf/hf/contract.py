@@ -34,7 +34,7 @@ def range_text() -> str:
 
 
 def contract_error(problem: str, version: str | None = None) -> RuntimeError:
-    from . import __version__
+    from .. import __version__
 
     if version is None:
         import transformers

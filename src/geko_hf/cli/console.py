@@ -11,7 +11,8 @@ import numpy as np
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from .device import bf16_supported
-from .report import BAR
+from ..report.banner import freeze_rule  # noqa: F401  (named here in 0.3)
+from ..report.text import BAR
 
 
 class ConsoleCallback(ProgressCallback):
@@ -88,11 +89,11 @@ class ConsoleCallback(ProgressCallback):
 
 def install_console(trainer, bar: bool = True) -> None:
     """ConsoleCallback in the stock bar's (or printer's) place: it must close the bar before GEKO's report."""
-    trainer._geko_callback.banner = False  # the command prints its own banner and summary
+    trainer.geko.banner = False  # the command prints its own banner and summary
     cbs = trainer.callback_handler.callbacks
     i = next((i for i, cb in enumerate(cbs) if type(cb) in (ProgressCallback, PrinterCallback)), None)
     if i is not None:
-        cbs[i] = ConsoleCallback(trainer._geko_callback, bar=bar)
+        cbs[i] = ConsoleCallback(trainer.geko.callback, bar=bar)
 
 
 @contextlib.contextmanager
@@ -138,14 +139,6 @@ def banner(sa, args, data, model, model_desc, n_train, n_eval) -> str:
     ]
     return "\n".join([BAR, "  GEKO Training (geko-hf train)", BAR]
                      + [f"  {k:<17}: {v}" for k, v in rows] + [BAR])
-
-
-def freeze_rule(cfg) -> str:
-    """When a sample freezes, in the words of the config's mastery rule."""
-    rule = f"margin > {cfg.freeze_margin:g}" if cfg.mastery == "margin" else f"conf > {cfg.freeze_confidence:g}"
-    streak = f", {cfg.mastery_streak} correct in a row" if cfg.mastery_streak > 1 else ""
-    stuck = f", stuck after {cfg.stuck_after} wrong" if cfg.stuck_after else ""
-    return f"freeze at {rule}{streak}{stuck}"
 
 
 def precision(args) -> str:

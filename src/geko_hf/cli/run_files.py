@@ -55,7 +55,7 @@ def _json_default(o):
 
 
 def try_plot(history, path, num_samples, log_history, title):
-    from .plot import plot_run
+    from ..report.plot import plot_run
 
     try:
         return plot_run(history, path, num_samples=num_samples, log_history=log_history, title=title)
@@ -102,7 +102,7 @@ def _text_fields(row) -> dict:
 
 def load_tracker_state(folder) -> dict:
     """The tracker state_dict saved in `folder` (checkpoint.py's geko_state.npz); FileNotFoundError with a hint."""
-    from .checkpoint import load_geko_state
+    from ..core.checkpoint import load_geko_state
 
     try:
         payload = load_geko_state(folder)

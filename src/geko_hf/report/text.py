@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .buckets import BUCKET_NAMES, HARD
+from ..core.buckets import BUCKET_NAMES, HARD
 from .plot import accuracy_key
 
 BAR = "=" * 64  # the frame of the command line's tables (the efficiency report has its own, wider)

@@ -7,20 +7,18 @@ efficiency report), never from defaults.
 
 from __future__ import annotations
 
-from .report import BAR
+from .text import BAR
 
 
 def run_banner(args, model, tracker) -> str:
     cfg = tracker.config
-    from .console import freeze_rule, precision
-
     rows = [
         ("Samples", f"{tracker.num_samples:,}"),
         ("Epochs", f"{args.num_train_epochs:g}" if args.max_steps <= 0 else f"max_steps {args.max_steps}"),
         ("Batch", f"{args.per_device_train_batch_size} per device x {args.gradient_accumulation_steps} accumulation "
                   f"x {args.world_size} process(es) = {tracker.unit} per optimizer step"),
         ("Device", str(args.device)),
-        ("Precision", precision(args)),
+        ("Precision", _precision(args)),
         ("Grad checkpointing", "on" if _checkpointing(model, args) else "off"),
         ("torch.compile", f"on ({args.torch_compile_backend or 'inductor'})" if args.torch_compile else "off"),
         ("Optimizer", _optim(args)),
@@ -33,6 +31,19 @@ def run_banner(args, model, tracker) -> str:
         ("GEKO", freeze_rule(cfg) + _spend(cfg)),
     ]
     return "\n".join([BAR, "  GEKO training", BAR] + [f"  {k:<19}: {v}" for k, v in rows] + [BAR])
+
+
+def freeze_rule(cfg) -> str:
+    """When a sample freezes, in the words of the config's mastery rule."""
+    rule = f"margin > {cfg.freeze_margin:g}" if cfg.mastery == "margin" else f"conf > {cfg.freeze_confidence:g}"
+    streak = f", {cfg.mastery_streak} correct in a row" if cfg.mastery_streak > 1 else ""
+    stuck = f", stuck after {cfg.stuck_after} wrong" if cfg.stuck_after else ""
+    return f"freeze at {rule}{streak}{stuck}"
+
+
+def _precision(args) -> str:
+    """What the arguments ask for (the command line's console also says why; the library probes no device)."""
+    return "BF16" if args.bf16 else "FP16" if args.fp16 else "FP32"
 
 
 def _spend(cfg) -> str:

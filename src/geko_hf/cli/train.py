@@ -35,14 +35,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .cli_data import compute_accuracy, load_data, load_model, tokenize
+from .data import compute_accuracy, load_data, load_model, tokenize
 from .device import bf16_supported, device_defaults  # noqa: F401  (bf16_supported: users import it from here)
-from .report import (enrich_history, format_bucket_table, format_hard, format_history, format_report, format_suspects,
+from ..report.text import (enrich_history, format_bucket_table, format_hard, format_history, format_report, format_suspects,
                      hard_samples, last_eval)
-from .suspects import suspect_samples
+from ..core.label_issues import suspect_samples
 from .run_files import (PLOT_FILE, REPORT_FILE, TEXTS_FILE, find_up, load_tracker_state, plot_title, read_json,
                         read_log_history, resume_target, try_plot, with_texts, write_report, write_texts)
-from .tracker import GEKOTracker
+from ..core.tracker import GEKOTracker
 
 # Defaults of `geko-hf train` that differ from TrainingArguments' (the user's flags still win). They are the
 # embedded default's recipe: MiniLM on ~2,000 reviews, 3 epochs, eval and a checkpoint each epoch.
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
         print(_usage())
         return 0
     if argv[0] in ("-V", "--version"):
-        from . import __version__
+        from .. import __version__
 
         print(f"geko-hf {__version__}")
         return 0
@@ -128,12 +128,12 @@ def main(argv=None) -> int:
         train(rest)
         return 0
     if command == "sft":
-        from .cli_sft import sft
+        from .sft import sft
 
         sft(rest)
         return 0
     if command == "report":
-        from .checkpoint import StateFileError
+        from ..core.checkpoint import StateFileError
 
         try:
             report(rest)
@@ -165,7 +165,7 @@ def _usage() -> str:
 def build_train_parser():
     from transformers import HfArgumentParser
 
-    from .training_args import GEKOTrainingArguments, allow_bare_bool_flags
+    from ..hf.training_args import GEKOTrainingArguments, allow_bare_bool_flags
 
     parser = allow_bare_bool_flags(HfArgumentParser((ScriptArguments, GEKOTrainingArguments), prog="geko-hf train"))
     parser.set_defaults(**TRAIN_DEFAULTS, **device_defaults())
@@ -200,9 +200,9 @@ def train(argv) -> dict:
 def _train(sa, args, t0) -> dict:
     from transformers import DataCollatorWithPadding
 
-    from . import __version__
+    from .. import __version__
     from .console import banner, install_console, precision, summary
-    from .trainer import GEKOTrainer
+    from ..hf.trainer import GEKOTrainer
 
     data = load_data(sa)
     num_labels = len(data.label_names) if data.label_names else int(max(data.train["label"])) + 1
@@ -236,7 +236,7 @@ def _train(sa, args, t0) -> dict:
         return {}
 
     rep = trainer.get_efficiency_report()
-    tracker = trainer._geko_callback.tracker
+    tracker = trainer.geko.tracker
     log_history = trainer.state.log_history
     history = enrich_history(rep["history"], log_history)
     hard = with_texts(hard_samples(tracker.state.state_dict(), sa.top_k), os.path.join(args.output_dir, TEXTS_FILE))

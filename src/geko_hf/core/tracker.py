@@ -12,8 +12,9 @@ import numpy as np
 from . import curriculum
 from .buckets import BUCKET_NAMES, FOCUS, LIGHT, counts
 from .config import GEKOConfig
-from .selection import plan_epoch, planned_length
-from .state import SampleState
+from .data_map import DataMap
+from .policies import policy_class, resolve_rules
+from .state import SampleState, fallback_margin
 
 
 def final_full_start(num_epochs: int, share: float) -> float:
@@ -31,9 +32,11 @@ class GEKOTracker:
 
     def __init__(self, num_samples: int, config: GEKOConfig, *, seed: int, num_epochs: int, unit: int,
                  batch_size: int, last_epoch_fraction: float = 1.0, fixed_steps: bool = False,
-                 drop_last: bool = False, max_steps: int = 0):
-        self.config = config
+                 drop_last: bool = False, max_steps: int = 0, policy=None):
+        policy_cls = policy_class(config.policy) if policy is None else None
+        self.config = config = resolve_rules(config, policy_cls) if policy_cls is not None else config
         self.state = SampleState(num_samples, config)
+        self.data_map = DataMap(num_samples)  # every observation's training dynamics (data_map.py), any policy
         self.seed, self.num_epochs, self.unit, self.batch_size = int(seed), int(num_epochs), int(unit), int(batch_size)
         self.last_epoch_fraction, self.fixed_steps = float(last_epoch_fraction), bool(fixed_steps)
         self.drop_last, self.max_steps = bool(drop_last), int(max_steps)
@@ -45,6 +48,8 @@ class GEKOTracker:
         self.skipped = {"no_supervised_token": 0, "non_finite": 0}
         self._plans: dict[int, np.ndarray] = {}
         self.groups: np.ndarray | None = None  # per-sample stratum of the rate-based draws (see set_groups)
+        # the selection policy (policies.py): GEKOConfig.policy by name, or a policy factory of the caller's
+        self.policy = policy_cls(self) if policy is None else policy(self)
 
     @property
     def num_samples(self) -> int:
@@ -90,44 +95,23 @@ class GEKOTracker:
         rule: with no observation yet every sample is in FOCUS)."""
         return epoch >= final_full_start(self.num_epochs, self.config.final_full_share)
 
-    def _plan_args(self, epoch: int) -> dict:
-        """The selection arguments of an epoch: its phase's weights and the config's rates; a full-data epoch
-        plans every live sample once (all FOCUS, no thinning, no probes)."""
-        cfg, s = self.config, self.state
-        _, weights = self.phase_and_weights(epoch)
-        args = dict(buckets=s.bucket, pruned=s.pruned, times_seen=s.times_seen, weights=weights,
-                    max_times_seen=cfg.max_times_seen, unit=self.unit, budget_mode=cfg.epoch_budget,
-                    light_rate=cfg.light_sample_rate, stuck=s.stuck if cfg.stuck_after else None,
-                    stuck_rate=cfg.stuck_sample_rate, recheck_rate=cfg.freeze_recheck_rate)
-        if self.full_data_epoch(epoch):
-            args.update(buckets=np.full(self.num_samples, FOCUS, dtype=np.uint8), budget_mode="active",
-                        light_rate=1.0, stuck=None, recheck_rate=0.0)
-        elif cfg.target_budget is not None:  # the budget sets the epoch's length and, through it, every rate
-            target = int(round(cfg.target_budget * self.num_samples))
-            args.update(target=-(-target // self.unit) * self.unit, light_rate=1.0)
-        return args
-
     def make_plan(self, epoch: int) -> np.ndarray:
-        """GEKO's selection step. (Baselines in benchmarks/ subclass the tracker and replace only this.)"""
-        return plan_epoch(**self._plan_args(epoch), seed=self.seed, epoch=epoch, groups=self.groups)
+        """The policy's plan of an epoch (GEKO's selection step under the default policy)."""
+        return self.policy.plan(epoch)
 
     def projected_length(self, epoch: int) -> int:
-        """Estimated plan length of a FUTURE epoch: today's buckets under that epoch's phase weights.
-
-        Used to stretch the LR schedule; only the current epoch's length is exact (buckets will move)."""
-        return self._cut_last(epoch, planned_length(**self._plan_args(epoch)))
+        """Estimated plan length of a FUTURE epoch, for the LR schedule's length: the policy's projection (GEKO's:
+        today's buckets under that epoch's phase weights; only the current epoch's length is exact)."""
+        return self._cut_last(epoch, self.policy.projected_length(epoch))
 
     def weight_table(self) -> np.ndarray | None:
-        """This epoch's gradient weight of every sample (float32 [num_samples]), or None when all are 1.
+        """This epoch's gradient weight of every sample (float32 [num_samples]), or None when all are 1."""
+        return self.policy.weight_table()
 
-        With light_sample_rate r < 1 only a share r of the LIGHT samples trains each epoch; weighting each by 1/r
-        keeps the epoch's expected gradient that of all of them. Buckets do not move within an epoch, so the
-        bucket a sample was drawn from is its bucket now. (Baselines in benchmarks/ replace this.)"""
-        rate = self.config.light_sample_rate
-        if rate >= 1.0 or self.full_data_epoch(self.epoch) or self.config.target_budget is not None:
-            return None
-        light = self.state.bucket == LIGHT
-        return np.where(light, np.float32(1.0 / rate), np.float32(1.0)) if light.any() else None
+    @property
+    def follows_trainer(self) -> bool:
+        """The policy leaves the Trainer's sampler, schedule and step counts as they are (observe)."""
+        return self.policy.follows_trainer
 
     def loss_weights(self, ids) -> np.ndarray | None:
         """The weights of some sample ids (see weight_table), or None when all are 1."""
@@ -141,9 +125,20 @@ class GEKOTracker:
         self.skipped["no_supervised_token"] += int(empty.sum())
         self.skipped["non_finite"] += int((~empty & ~finite).sum())
         self.state.update(ids, loss, correct, confidence, tokens, margin=margin)
+        self._map(ids, loss, correct, confidence, margin, ~empty & finite)
         self.totals["sample_passes"] += int(len(ids))
         self.totals["tokens"] += int(np.sum(tokens))
         self.totals["batches"] += int(batches)
+
+    def _map(self, ids, loss, correct, confidence, margin, observed) -> None:
+        """The data map gets the observations the state gets (a pass with no supervised token or a non-finite value
+        is none), with the same margin (derived from correct and confidence where the record has none)."""
+        correct = np.asarray(correct, dtype=bool)
+        confidence = np.clip(np.nan_to_num(np.asarray(confidence, np.float64)), 0.0, 1.0)
+        margin = fallback_margin(correct, confidence, margin)
+        keep = observed & np.isfinite(margin)
+        loss = np.maximum(np.asarray(loss, np.float64), 0.0)  # a hook's loss a hair below 0 is a gold probability 1
+        self.data_map.update(np.asarray(ids)[keep], self.epoch, loss[keep], correct[keep], margin[keep])
 
     def end_epoch(self, epoch: int, passes: int, batches: int, tokens: int) -> dict:
         """Close an epoch: repartition when due, log its row, return it."""
@@ -258,6 +253,8 @@ class GEKOTracker:
             "totals": dict(self.totals),
             "skipped": dict(self.skipped),
             "plans": {int(e): p.copy() for e, p in self._plans.items()},
+            "policy": self.policy.name, "policy_state": self.policy.state_dict(),
+            "data_map": self.data_map.state_dict(),
             "config": self.config.to_dict(),
             "seed": self.seed, "num_epochs": self.num_epochs, "unit": self.unit, "batch_size": self.batch_size,
             "last_epoch_fraction": self.last_epoch_fraction, "fixed_steps": self.fixed_steps,
@@ -284,6 +281,9 @@ class GEKOTracker:
         self.totals = dict(d["totals"])
         self.skipped = {**self.skipped, **d.get("skipped", {})}
         self._plans = {int(e): np.asarray(p, dtype=np.int64) for e, p in d.get("plans", {}).items()}
+        self.policy.load_state_dict(d.get("policy_state", {}))
+        if "data_map" in d:  # (states of geko_hf <= 0.3 have none: the map starts at the resumed epoch)
+            self.data_map.load_state_dict(d["data_map"])
 
 
 def partition_line(row: dict) -> str:

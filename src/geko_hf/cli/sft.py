@@ -24,7 +24,7 @@ from typing import Optional
 
 from .console import install_console, quiet_library_bars, summary
 from .device import device_defaults
-from .report import enrich_history, format_hard, hard_samples, last_eval
+from ..report.text import enrich_history, format_hard, hard_samples, last_eval
 from .run_files import PLOT_FILE, TEXTS_FILE, resume_target, try_plot, with_texts, write_report
 
 SFT_DEFAULTS = {  # the embedded default's recipe (minutes on 2 CPU cores); the user's flags still win
@@ -69,8 +69,8 @@ class SFTScriptArguments:
 def build_sft_parser():
     from trl import ModelConfig, TrlParser
 
-    from .sft import GEKOSFTConfig
-    from .training_args import allow_bare_bool_flags
+    from ..hf.sft import GEKOSFTConfig
+    from ..hf.training_args import allow_bare_bool_flags
 
     parser = allow_bare_bool_flags(TrlParser((SFTScriptArguments, GEKOSFTConfig, ModelConfig), prog="geko-hf sft"))
     parser.set_defaults(**SFT_DEFAULTS, **device_defaults())
@@ -165,7 +165,7 @@ def write_sft_texts(path, train) -> None:
 def _sft(sa, args, model_args, t0) -> dict:
     from trl import get_peft_config
 
-    from .sft import GEKOSFTTrainer
+    from ..hf.sft import GEKOSFTTrainer
 
     train, held, data_desc = load_sft_data(sa)
     model, tok, model_desc = load_sft_model(sa, model_args)
@@ -194,10 +194,10 @@ def _sft(sa, args, model_args, t0) -> dict:
 
 
 def _write_outputs(sa, args, trainer, result, eval_metrics, model_desc, data_desc, t0, n_train, held) -> dict:
-    from . import __version__
+    from .. import __version__
 
     rep = trainer.get_efficiency_report()
-    tracker = trainer._geko_callback.tracker
+    tracker = trainer.geko.tracker
     history = enrich_history(rep["history"], trainer.state.log_history)
     hard = with_texts(hard_samples(tracker.state.state_dict(), sa.top_k), os.path.join(args.output_dir, TEXTS_FILE))
     out = {

@@ -42,3 +42,16 @@ def precision_at_k(ranking: np.ndarray, true_ids, k: int | None = None) -> float
     true_ids = np.asarray(sorted(set(int(i) for i in true_ids)), dtype=np.int64)
     k = len(true_ids) if k is None else int(k)
     return float(np.isin(ranking[:k], true_ids).mean()) if k else 0.0
+
+
+def label_issue_ranking(stats: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(score per sample, observed ids most likely mislabelled first) from a data map's statistics.
+
+    The score is minus the mean margin over every observation (AUM on probabilities): the ranking whose precision
+    the label-error benchmark measures (`suspect_ranking` on the state ranks the same samples the same way), ties
+    broken by the higher last loss. NaN score for samples never observed; they are not ranked."""
+    score = -np.asarray(stats["aum"], dtype=np.float64)
+    observed = np.flatnonzero(np.asarray(stats["observations"]) > 0)
+    last_loss = np.nan_to_num(np.asarray(stats["last_loss"], np.float64)[observed])
+    order = np.lexsort((-last_loss, -score[observed]))
+    return score, observed[order]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from .buckets import BUCKET_NAMES
+from ..core.buckets import BUCKET_NAMES
 
 # FREEZE = skipped (calm blue), LIGHT = mastered, low weight (green), FOCUS = learning (amber), HARD = red.
 BUCKET_COLORS = {"FREEZE": "#4c78a8", "LIGHT": "#59a14f", "FOCUS": "#f2a93b", "HARD": "#d6404e"}

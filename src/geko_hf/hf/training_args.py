@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
-from .config import PRESETS, GEKOConfig, get_preset
+from ..core.config import PRESETS, GEKOConfig, get_preset
 
 PREFIX = "geko_"
 
