@@ -127,14 +127,15 @@ def test_regions_on_a_known_map():
     t = region_thresholds(dm.statistics())
     # variability sorted [0, 0, .025, .05, .3, .4]: 2/3 quantile at position 10/3 -> .05 + (1/3)(.25)
     assert t["variability_cutoff"] == pytest.approx(0.05 + 0.25 / 3)
-    assert t["confidence_cutoff"] == pytest.approx((0.1 + 0.85) / 2)  # median of .925, .85, .1, .1
+    assert t["confidence_cutoff"] == 0.5  # absolute: below even odds for the gold label
     assert region_thresholds()["ambiguous_variability_quantile"] == pytest.approx(2 / 3)
 
 
 def test_ties_and_tiny_maps():
     steady = _two_epochs([(0.3, 0.3), (0.9, 0.9), (0.6, 0.6)])  # all variability 0: no sample is ambiguous
     assert list(steady.regions()) == ["hard-to-learn", "easy-to-learn", "easy-to-learn"]
-    assert list(_two_epochs([(0.2, 0.4)]).regions()) == ["easy-to-learn"]  # one sample: nothing is harder
+    assert list(_two_epochs([(0.2, 0.4)]).regions()) == ["hard-to-learn"]  # difficulty is absolute
+    assert list(_two_epochs([(0.2, 0.2)] * 5).regions()) == ["hard-to-learn"] * 5  # all noise: none "easy"
     assert list(DataMap(2).regions()) == ["", ""]
 
 

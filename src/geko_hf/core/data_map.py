@@ -25,7 +25,7 @@ STATE_VERSION = 1
 
 # regions(): rank-based cut-offs, see region_thresholds().
 AMBIGUOUS_VARIABILITY_QUANTILE = 2.0 / 3.0
-HARD_CONFIDENCE_QUANTILE = 0.5
+HARD_CONFIDENCE = 0.5  # mean gold probability below it: the model mostly does not give the label
 
 # name -> dtype of every per-sample array of the state; the early_* ones only exist with burn_out > 0.
 _FIELDS = {
@@ -48,14 +48,16 @@ def region_thresholds(stats: dict | None = None) -> dict:
     1. ambiguous: variability strictly above its 2/3 quantile over the observed samples (about the top third,
        the paper's 33% "most ambiguous"); strict, so samples tied at the cut-off (e.g. all 0 after one epoch)
        are not called ambiguous;
-    2. the others, split at the median of THEIR confidence: below it hard-to-learn, at or above easy-to-learn.
-    Regions are relative to the samples observed: "hard-to-learn" means harder than the rest of this data set.
-    Quantiles are numpy's default (linear interpolation).
+    2. the others by an absolute confidence: below 0.5 (on average the model gives the gold label less than even
+       odds) hard-to-learn, else easy-to-learn. Absolute, not a quantile: in a data set of mostly noise a median
+       split would call half of the noise "easy", and in a clean one half of the easy samples "hard".
+    Ambiguity is relative to the samples observed (the top third), difficulty is not. Quantiles are numpy's default
+    (linear interpolation).
     """
     out = {"ambiguous_variability_quantile": AMBIGUOUS_VARIABILITY_QUANTILE,
            "ambiguous_if": "variability > quantile(variability of observed samples)",
-           "hard_confidence_quantile": HARD_CONFIDENCE_QUANTILE,
-           "hard_if": "not ambiguous and confidence < quantile(confidence of the non-ambiguous samples)",
+           "hard_confidence": HARD_CONFIDENCE,
+           "hard_if": f"not ambiguous and confidence < {HARD_CONFIDENCE}",
            "easy_if": "not ambiguous and not hard", "quantile_method": "linear"}
     if stats is not None:
         seen = np.asarray(stats["observations"]) > 0
@@ -83,8 +85,7 @@ def _cutoffs(confidence: np.ndarray, variability: np.ndarray) -> tuple[float, fl
     if confidence.size == 0:
         return float("nan"), float("nan")
     v_cut = float(np.quantile(variability, AMBIGUOUS_VARIABILITY_QUANTILE))
-    rest = confidence[~(variability > v_cut)]  # never empty: the minimum variability is never above its quantile
-    return v_cut, float(np.quantile(rest, HARD_CONFIDENCE_QUANTILE))
+    return v_cut, HARD_CONFIDENCE
 
 
 def _rounds(ids: np.ndarray) -> list[np.ndarray]:

@@ -54,7 +54,9 @@ def write_data_map(table, folder: str) -> str:
     os.makedirs(folder, exist_ok=True)
     final = os.path.join(folder, DATA_MAP_FILE)
     tmp = os.path.join(folder, f".{DATA_MAP_FILE}.tmp-{os.getpid()}")
-    table.to_parquet(tmp)
+    import pyarrow.parquet as pq  # (datasets' own to_parquet draws a progress bar for a one-batch write)
+
+    pq.write_table(table.data.table, tmp)
     os.replace(tmp, final)
     return final
 
