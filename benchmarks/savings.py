@@ -16,7 +16,9 @@ Arms (same model, data, epochs, hyperparameters; each arm's compute is COUNTED w
   infobatch    InfoBatch at GEKO's per-epoch budget (see baselines.py)
 Any arm can be `name:field=value,...` (e.g. `geko:light_sample_rate=0.3`). Seed 0 also runs `full_records` (full data through GEKO's recorder) for the "waste" of full training:
 the share of its passes spent on samples that were already correct in that very forward pass.
-Writes benchmarks/results/savings_<workload>.{json,md,png}.
+Writes benchmarks/results/savings_<workload>.{json,md,png} (--quick: savings_<workload>_quick.*).
+
+    python benchmarks/savings.py --quick      # every default arm, seed 0, 128 reviews, 2 epochs: end to end check
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import torch
 from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
 sys.path.insert(0, os.path.dirname(__file__))
-from baselines import FullTracker, InfoBatchTracker, RandomTracker, with_budget  # noqa: E402
+from baselines import FullPolicy, InfoBatchBudgetPolicy, RandomPolicy, waste_of_full_training, with_budget  # noqa: E402,F401
 
 from geko_hf import GEKOConfig, GEKOTrainer, get_preset  # noqa: E402
 
@@ -220,12 +222,12 @@ def argmax_logits(logits, labels):
 
 
 # -- one arm -------------------------------------------------------------------------------------------
-def run_arm(workload, arm, seed, budget=None, *, setup=None, epochs=None, stock=None, tracker=None,
+def run_arm(workload, arm, seed, budget=None, *, setup=None, epochs=None, stock=None, policy=None,
             eval_epochs=True, extra=None):
     """Train one arm and count it. Keywords (for tradeoff.py): `setup` a ready (model, train, held, collator,
     metric, config) tuple instead of the workload's; `epochs` instead of the config's (fractional is fine);
-    `stock` True trains the stock Trainer (default: arm == "full"); `tracker` a GEKOTracker subclass (a baseline
-    policy) instead of the one named by the arm; `eval_epochs` False evaluates once, after training;
+    `stock` True trains the stock Trainer (default: arm == "full"); `policy` a policy factory (tracker -> SelectionPolicy,
+    a baseline) instead of the one named by the arm; `eval_epochs` False evaluates once, after training;
     `extra(trainer)` -> a dict merged into the result."""
     setup = setup or (minilm_setup if workload == "minilm" else smollm_setup)(seed)
     stock = arm == "full" if stock is None else stock
@@ -254,11 +256,11 @@ def run_arm(workload, arm, seed, budget=None, *, setup=None, epochs=None, stock=
     else:
         trainer = GEKOTrainer(geko_config=config_for(arm), **kw)
         trainer.geko.config.log_bucket_stats = False
-        policy = tracker or {"random": with_budget(RandomTracker, budget or []),
-                             "infobatch": with_budget(InfoBatchTracker, budget or []),
-                             "full_records": FullTracker}.get(arm.partition(":")[0].removesuffix("_r02"))
+        policy = policy or {"random": with_budget(RandomPolicy, budget or []),
+                            "infobatch": with_budget(InfoBatchBudgetPolicy, budget or []),
+                            "full_records": FullPolicy}.get(arm.partition(":")[0].removesuffix("_r02"))
         if policy is not None:
-            trainer.geko.tracker_class = policy
+            trainer.geko.policy_factory = policy
     t0 = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - t0 - meter.eval_seconds
@@ -272,17 +274,11 @@ def run_arm(workload, arm, seed, budget=None, *, setup=None, epochs=None, stock=
         out["history"] = rep["history"]
         assert rep["forward_sample_passes"] == meter.rows, "GEKO's report must equal the hook's count"
         if arm == "full_records":
-            out["waste"] = waste_of_full_training(trainer)
+            out["waste"] = waste_of_full_training(trainer.geko.tracker)
     out.update(extra(trainer) if extra else {})
     print(f"[bench] {workload} {arm:>12} seed {seed}: metric {out['metric']:.4f} passes {meter.rows} "
           f"train {wall:.1f}s", flush=True)
     return out
-
-
-def waste_of_full_training(trainer):
-    """Share of full training's passes on samples already correct in that very forward pass."""
-    correct = np.concatenate(trainer.geko.tracker.correct_log)
-    return float(correct.mean()) if len(correct) else None
 
 
 # -- summary ---------------------------------------------------------------------------------------------
@@ -389,22 +385,29 @@ def write_results(base, runs, meta):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--workload", choices=["minilm", "smollm"], default="minilm")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2 (0 with --quick)")
     p.add_argument("--arms", nargs="+", default=ARMS)
     p.add_argument("--seed0-arms", nargs="*", default=SEED0_ARMS)
     p.add_argument("--no-waste", action="store_true")
-    p.add_argument("--quick", action="store_true", help="tiny sizes, to check the script end to end")
-    p.add_argument("--tag", default="", help="suffix of the results files")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny sizes, to check the script end to end (results in savings_<workload>_quick.*)")
+    p.add_argument("--tag", default=None, help="suffix of the results files (default: none, `_quick` with --quick)")
     p.add_argument("--resume", action="store_true", help="keep the (arm, seed) runs already in the results file")
     p.add_argument("--report-only", action="store_true", help="rewrite the .md/.png from the .json; train nothing")
     a = p.parse_args()
+    a.tag = ("_quick" if a.quick else "") if a.tag is None else a.tag  # --quick never overwrites the real results
     if a.report_only:
         saved = json.load(open(os.path.join(RESULTS, f"savings_{a.workload}{a.tag}.json")))
         write_results(os.path.join(RESULTS, f"savings_{a.workload}{a.tag}"), saved["runs"], saved["meta"])
         return
+    a.seeds = a.seeds or ([0] if a.quick else [0, 1, 2])
     if a.quick:
         MINILM.update(n_train=128, n_eval=64, epochs=2)
         SMOLLM.update(n_per_level=16, n_eval_per_level=8, epochs=2)
+        if "gekolib" in a.arms + a.seed0_arms and importlib.util.find_spec("geko") is None:  # a check, not a result
+            print("[bench] --quick: gekolib is not installed (pip install --no-deps gekolib==0.3.1): its arm is skipped",
+                  flush=True)
+            a.arms, a.seed0_arms = [x for x in a.arms if x != "gekolib"], [x for x in a.seed0_arms if x != "gekolib"]
     if "gekolib" in a.arms + a.seed0_arms and importlib.util.find_spec("geko") is None:  # fail now, not after an hour
         p.error("the gekolib arm needs the original package: `pip install --no-deps gekolib==0.3.1` (it needs "
                 "only torch and tqdm), or leave `gekolib` out of --arms.")

@@ -19,10 +19,10 @@ Arms (same model, data, batch, LR and warmup; compute COUNTED by savings.Meter's
                           named in --arms.
   geko                    GEKOTrainer, default GEKOConfig
   random                  a fresh random subset each epoch, of GEKO's per-epoch size (same seed's geko run)
-  infobatch               InfoBatch at its own design point (baselines.InfoBatchPaperTracker): prune half of the
+  infobatch               InfoBatch at its own design point (the registered policy `infobatch`): prune half of the
                           below-mean-loss samples, weight the kept ones 2x, full data in epoch 1 and in the last
                           12.5% of training; no budget
-  infobatch_budget        InfoBatch forced to GEKO's per-epoch budget (baselines.InfoBatchTracker)
+  infobatch_budget        InfoBatch forced to GEKO's per-epoch budget (baselines.InfoBatchBudgetPolicy)
   gekolib                 the original gekolib 0.3.1, its own trainer (`pip install --no-deps gekolib==0.3.1`;
                           skipped with a note when it is not installed)
   geko_seed               GEKOTrainer with gekolib's constants (preset "seed")
@@ -100,7 +100,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from baselines import InfoBatchPaperTracker, InfoBatchTracker, RandomTracker, StockOrderTracker, with_budget  # noqa: E402
+from baselines import InfoBatchBudgetPolicy, InfoBatchPolicy, RandomPolicy, StockOrderPolicy, with_budget  # noqa: E402
 from savings import (BF16, MINILM, RESULTS, answer_exact, config_for, encode_problem, load_smollm2,  # noqa: E402
                      minilm_setup, pad_collator, run_arm)
 
@@ -406,15 +406,15 @@ def run_one(workload, c, arm, seed, noisy, budget, wrong=None):
     if is_curve(arm):
         kw.update(stock=True, epochs=fraction(arm) * c["epochs"])
     elif arm == "infobatch":
-        kw.update(tracker=InfoBatchPaperTracker)
+        kw.update(policy=InfoBatchPolicy)
     elif arm == "infobatch_budget":
-        kw.update(tracker=with_budget(InfoBatchTracker, budget))
+        kw.update(policy=with_budget(InfoBatchBudgetPolicy, budget))
     elif arm in ("random_v2", "random_b60"):
-        kw.update(tracker=with_budget(RandomTracker, budget))
+        kw.update(policy=with_budget(RandomPolicy, budget))
     elif arm == "stock_order_b60":
-        kw.update(tracker=with_budget(StockOrderTracker, budget))
+        kw.update(policy=with_budget(StockOrderPolicy, budget))
     t0, cpu0 = time.perf_counter(), time.process_time()
-    out = run_arm(workload, arm, seed, budget=budget, **kw)  # random: savings' RandomTracker at `budget`
+    out = run_arm(workload, arm, seed, budget=budget, **kw)  # random: RandomPolicy at `budget`
     out["wall_seconds"] = time.perf_counter() - t0  # set-up, training and evaluation
     out["cpu_seconds"] = time.process_time() - cpu0  # the same, CPU time of all threads (for estimates)
     out["rev"] = code_revision()  # results of different algorithm versions must not be mixed up unnoticed

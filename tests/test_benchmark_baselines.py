@@ -1,4 +1,4 @@
-"""The benchmark's baseline trackers (benchmarks/baselines.py) run through GEKO's machinery: a budgeted baseline must
+"""The benchmark's baseline policies (benchmarks/baselines.py) run through GEKO's machinery: a budgeted baseline must
 stretch the LR schedule onto its own real length, or its arm differs from the others in its LR, not its data."""
 
 from __future__ import annotations
@@ -11,14 +11,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
 
-from baselines import RandomTracker, StockOrderTracker, with_budget  # noqa: E402
+from baselines import RandomPolicy, StockOrderPolicy, with_budget  # noqa: E402
 
 from geko_hf import GEKOConfig  # noqa: E402
+from geko_hf.core.tracker import GEKOTracker  # noqa: E402
 
 
 def test_a_budgeted_baseline_projects_its_own_epoch_lengths():
     budget = [1216, 1000, 640]
-    tracker = with_budget(RandomTracker, budget)(2000, GEKOConfig(), seed=0, num_epochs=3, unit=32, batch_size=32)
+    tracker = GEKOTracker(2000, GEKOConfig(), seed=0, num_epochs=3, unit=32, batch_size=32,
+                          policy=with_budget(RandomPolicy, budget))
     assert [tracker.projected_length(e) for e in range(3)] == [1216, 992, 640]  # whole optimizer steps
     assert [len(tracker.plan(e)) for e in range(3)] == [1216, 992, 640]
 
@@ -27,7 +29,8 @@ def test_the_stock_order_control_trains_every_sample_once_before_any_twice():
     """stock_order_b60 must be the stock Trainer's stream (permutation after permutation) cut into the budget's
     epochs, or it controls for nothing."""
     n, budget = 100, [64, 64, 64]  # 1.92 passes over the data: the 2nd permutation starts inside epoch 1
-    tracker = with_budget(StockOrderTracker, budget)(n, GEKOConfig(), seed=3, num_epochs=3, unit=8, batch_size=8)
+    tracker = GEKOTracker(n, GEKOConfig(), seed=3, num_epochs=3, unit=8, batch_size=8,
+                          policy=with_budget(StockOrderPolicy, budget))
     stream = np.concatenate([tracker.plan(e) for e in range(3)])
     assert sorted(stream[:n]) == list(range(n))  # the first lap: every sample exactly once
     assert len(set(stream[n:])) == len(stream) - n  # the second lap: no repeats within it
