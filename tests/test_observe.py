@@ -136,3 +136,24 @@ def test_resume_mid_epoch_gives_the_same_map(tmp_path, policy):
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     for (name, p), (_, q) in zip(straight.model.named_parameters(), resumed.model.named_parameters()):
         assert torch.equal(p, q), name
+
+
+def test_cli_report_data_map_prints_regions_with_texts_and_draws_the_map(tmp_path, capsys):
+    import json
+
+    from geko_hf.cli import train as cli
+
+    trainer, _ = _train(tmp_path, [GEKOCallback(observe_only=True)], save_strategy="epoch")
+    with open(tmp_path / cli.TEXTS_FILE, "w") as f:  # what `geko-hf train` writes next to its checkpoints
+        for i in range(N):
+            f.write(json.dumps({"id": i, "text": f"row {i} {'learnable' if i % 2 == 0 else 'noise'}"}) + "\n")
+    checkpoint = tmp_path / f"checkpoint-{trainer.state.global_step}"
+    out = cli.report([str(checkpoint), "--no_plot", "--data-map", "--top_k", "3"])
+    printed = capsys.readouterr().out
+    counts = out["data_map"]["counts"]
+    assert sum(counts.values()) == N
+    assert "Data map (Swayamdipta" in printed and "-- label issues" in printed
+    assert " noise\n" in printed and " learnable\n" in printed  # examples come with their text
+    assert (checkpoint / DATA_MAP_PLOT).read_bytes()[:4] == b"\x89PNG"
+    easy = out["data_map"]["examples"]["easy-to-learn"]
+    assert [r["confidence"] for r in easy] == sorted((r["confidence"] for r in easy), reverse=True)

@@ -35,14 +35,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..core.data_map_table import data_map_columns
+from ..core.label_issues import suspect_samples
+from ..core.tracker import GEKOTracker
+from ..hf.data_map import DATA_MAP_PLOT
+from ..report.data_map_plot import plot_data_map
+from ..report.text import (REGION_ORDER, data_map_examples, enrich_history, format_bucket_table, format_data_map,
+                           format_hard, format_history, format_report, format_suspects, hard_samples, last_eval)
 from .data import compute_accuracy, load_data, load_model, tokenize
 from .device import bf16_supported, device_defaults  # noqa: F401  (bf16_supported: users import it from here)
-from ..report.text import (enrich_history, format_bucket_table, format_hard, format_history, format_report, format_suspects,
-                     hard_samples, last_eval)
-from ..core.label_issues import suspect_samples
 from .run_files import (PLOT_FILE, REPORT_FILE, TEXTS_FILE, find_up, load_tracker_state, plot_title, read_json,
                         read_log_history, resume_target, try_plot, with_texts, write_report, write_texts)
-from ..core.tracker import GEKOTracker
 
 # Defaults of `geko-hf train` that differ from TrainingArguments' (the user's flags still win). They are the
 # embedded default's recipe: MiniLM on ~2,000 reviews, 3 epochs, eval and a checkpoint each epoch.
@@ -280,6 +283,9 @@ def build_report_parser():
                                                  "(default: found in PATH or its parent).")
     p.add_argument("--suspects", action="store_true",
                    help="Also list the top_k likely label errors (lowest mean margin among wrong samples).")
+    p.add_argument("--data-map", "--data_map", dest="data_map", action="store_true",
+                   help=f"Print each data-map region's top_k examples and the top_k label issues with their text, "
+                        f"and draw {DATA_MAP_PLOT} into PATH.")
     return p
 
 
@@ -319,7 +325,22 @@ def report(argv) -> dict:
                                                            f"epoch {tracker.epoch} of {tracker.num_epochs}"))
         if plot_path:
             print(f"Plot: {plot_path}")
-    return {"efficiency": rep, "history": history, "hard_samples": hard, "suspects": suspects, "plot": plot_path}
+    data_map = print_data_map(tracker, folder, opts) if opts.data_map else None
+    return {"efficiency": rep, "history": history, "hard_samples": hard, "suspects": suspects, "plot": plot_path,
+            "data_map": data_map}
+
+
+def print_data_map(tracker, folder, opts) -> dict:
+    """`report --data-map`: the regions' examples with their texts, and the picture."""
+    columns = data_map_columns(tracker)
+    texts = opts.texts or find_up(folder, TEXTS_FILE)
+    examples = {name: with_texts(rows, texts) for name, rows in data_map_examples(columns, opts.top_k).items()}
+    counts = {name: int((columns["region"] == name).sum()) for name in REGION_ORDER}
+    print(format_data_map(examples, counts))
+    plot = plot_data_map(tracker.data_map, os.path.join(folder, DATA_MAP_PLOT))
+    if plot:
+        print(f"Data map plot: {plot}")
+    return {"examples": examples, "counts": counts, "plot": plot}
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ Plain data in, strings out (numpy only, no torch or transformers), so a saved ru
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from ..core.buckets import BUCKET_NAMES, HARD
@@ -28,6 +30,9 @@ def format_report(report: dict) -> str:
     for name, used, ref in rows:
         saved = 100.0 * (1 - used / ref) if ref else 0.0
         lines.append(f"  {name:26}{used:>12,}{ref:>12,}{saved:>9.1f}%")
+    note = why_negative(report)
+    if note:
+        lines += textwrap.wrap(f"saved < 0: {note}", width=70, initial_indent="  ", subsequent_indent="    ")
     lines.append(f"  samples: {report['num_samples']:,}   epochs: {report['epochs']:g}   pruned: {report['pruned']:,}")
     skipped = report.get("observations_skipped", {})
     if any(skipped.values()):
@@ -41,6 +46,19 @@ def format_report(report: dict) -> str:
     lines.append("  (bucket counts are the partition at the END of each epoch, which plans the next one)")
     lines.append(bar)
     return "\n".join(lines)
+
+
+def why_negative(report: dict) -> str:
+    """Why a 'saved' figure is negative (GEKO trained more than the stock run), or '' when none is. Issue 34: run_clm
+    showed "-0.8% saved" with no word: nothing froze, and each epoch's plan was topped up to whole steps."""
+    if min(report.get(k, 0.0) for k in ("sample_passes_saved", "model_forward_calls_saved", "tokens_saved")) >= 0:
+        return ""
+    unit = report.get("samples_per_optimizer_step")
+    steps = f"whole optimizer steps of {unit:,} samples" if unit else "whole optimizer steps"
+    return (f"GEKO trained more than the full-data run. Its epochs end on {steps} (a plan is topped up with extra "
+            "passes where the stock run's last step is partial or dropped), HARD samples may get several passes "
+            "and passes differ in tokens; the saving comes from samples that FREEZE (now "
+            f"{report['buckets']['FREEZE']:,}) and thinned LIGHT ones.")
 
 
 # -- HARD samples: confidently wrong, often mislabelled ----------------------------------------------------
@@ -160,3 +178,42 @@ def last_eval(state, args=None) -> dict:
         if any(k.startswith("eval_") for k in entry) and entry.get("step") == step:
             return dict(entry)
     return {}
+
+
+# -- the data map ------------------------------------------------------------------------------------------
+# how each region's examples are ordered: the most typical first
+REGION_ORDER = {"easy-to-learn": ("confidence", True), "ambiguous": ("variability", True),
+                "hard-to-learn": ("confidence", False)}
+
+
+def data_map_examples(columns: dict, k: int) -> dict:
+    """The top-k samples of each region (easy: most confident; ambiguous: most variable; hard: least confident) and
+    the top-k label issues, as rows {"id", "confidence", "variability", "correctness", "aum", ...}."""
+    out = {}
+    for region, (key, descending) in REGION_ORDER.items():
+        ids = np.flatnonzero(columns["region"] == region)
+        order = np.argsort(-columns[key][ids] if descending else columns[key][ids], kind="stable")
+        out[region] = [_map_row(columns, i) for i in ids[order][:k]]
+    ranked = np.flatnonzero(columns["label_issue_rank"] > 0)
+    ranked = ranked[np.argsort(columns["label_issue_rank"][ranked])][:k]
+    out["label issues"] = [_map_row(columns, i) for i in ranked]
+    return out
+
+
+def _map_row(columns: dict, i: int) -> dict:
+    keys = ("confidence", "variability", "correctness", "aum", "forgetting", "observations")
+    return {"id": int(i), **{key: float(columns[key][i]) for key in keys}}
+
+
+def format_data_map(examples: dict, counts: dict) -> str:
+    """Each region's share and its first examples with their text; the label issues likewise."""
+    total = max(sum(counts.values()), 1)
+    lines = ["  Data map (Swayamdipta et al., EMNLP 2020): " + ", ".join(
+        f"{name} {counts[name]:,} ({100 * counts[name] / total:.0f}%)" for name in REGION_ORDER)]
+    for name, rows in examples.items():
+        lines.append(f"  -- {name}" + (" (lowest mean margin first)" if name == "label issues" else ""))
+        for r in rows:
+            head = (f"  #{r['id']:<6} conf {r['confidence']:.2f}  var {r['variability']:.2f}  correct "
+                    f"{r['correctness']:.2f}  aum {r['aum']:+.2f}  forgot {int(r['forgetting'])}x")
+            lines += _with_text(head, r)
+    return "\n".join([BAR] + lines + [BAR])
