@@ -76,6 +76,10 @@ def test_plain_loop_gives_the_trainer_plans_and_state(tmp_path):
     for name in ("loss", "confidence", "q"):
         np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-4, atol=1e-5, err_msg=name)
     assert loop.report()["sample_passes_saved"] == tracker.efficiency_report()["sample_passes_saved"]
+    ours_map, theirs_map = loop.data_map(_data()).to_pandas(), tracker.data_map.statistics()  # the same data map
+    assert ours_map["observations"].tolist() == theirs_map["observations"].tolist()
+    np.testing.assert_allclose(ours_map["confidence"], theirs_map["confidence"], rtol=1e-4, atol=1e-5)
+    assert "input_ids" not in ours_map  # token ids are not a readable field
     # not vacuous: in some epoch GEKO's plan is not "every sample once" (LIGHT thinning or FREEZE acted)
     assert any(np.bincount(p, minlength=len(_data())).tolist() != [1] * len(_data()) for p in plans)
 

@@ -9,7 +9,7 @@ import torch
 from transformers import Trainer, TrainingArguments
 
 from geko_hf import GEKOCallback, GEKOConfig, GEKOTrainer
-from geko_hf.hf.data_map import DATA_MAP_FILE, DATA_MAP_PLOT
+from geko_hf.training.data_map import DATA_MAP_FILE, DATA_MAP_PLOT
 from hf_helpers import LRRecorder, tiny_gpt2, toy_lm_dataset
 
 N = 36  # not a multiple of the batch: the stock Trainer's short last batch must be kept

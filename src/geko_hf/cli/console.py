@@ -12,7 +12,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from .device import bf16_supported
 from ..report.banner import freeze_rule  # noqa: F401  (named here in 0.3)
-from ..report.text import BAR
+from ..report.text import BAR, why_negative
 
 
 class ConsoleCallback(ProgressCallback):
@@ -167,6 +167,7 @@ def summary(out, report_path, plot_path, output_dir) -> str:
     rows += [
         ("Sample passes", f"{eff['forward_sample_passes']:,} of {full:,} "
                           f"({100 * eff['sample_passes_saved']:.1f}% saved vs full data)"),
+        *([("Saved < 0", why_negative(eff))] if why_negative(eff) else []),
         ("Report", report_path),
         ("Plot", plot_path or "(not drawn: pip install 'geko_hf[plot]')"),
         ("Next", f"geko-hf report {output_dir}"),

@@ -115,9 +115,18 @@ def load_tracker_state(folder) -> dict:
 
 
 def read_log_history(folder) -> list:
+    """HF's log_history of a run folder: its trainer_state.json, else the newest complete checkpoint's (TRL's sft.py
+    saves the model and GEKO's state at the end, but no trainer_state.json: only Trainer.save_state writes one at
+    the top, and the example scripts of transformers call it, TRL's do not)."""
     path = os.path.join(folder, "trainer_state.json")
     if not os.path.exists(path):
-        return []
+        from ..core.checkpoint import newest_complete_checkpoint
+
+        checkpoint = newest_complete_checkpoint(folder, need_geko=False)
+        if checkpoint is None:
+            return []
+        path = os.path.join(checkpoint, "trainer_state.json")
+        print(f"(No trainer_state.json in {folder}: the loss and eval history is {path}'s, up to that checkpoint.)")
     with open(path) as f:
         return json.load(f).get("log_history", [])
 

@@ -39,7 +39,10 @@ SFT_DEFAULTS = {  # the embedded default's recipe (minutes on 2 CPU cores); the 
     "logging_steps": 2,
     "report_to": "none",
     "max_length": 128,  # a chain-sum chat is ~60 tokens with SmolLM2's template
-    "gradient_checkpointing": False,  # TRL's default True re-runs each forward: a third more time for memory we have
+    # TRL's default gradient_checkpointing=True re-runs each forward: a third more time for memory we have. Unset
+    # (None), not False: transformers 5.25 warns on any value of the deprecated name (FutureWarning) and takes
+    # activation_checkpointing's, which defaults to off; a user's --gradient_checkpointing still applies.
+    "gradient_checkpointing": None,
 }
 
 

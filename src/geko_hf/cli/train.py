@@ -38,7 +38,7 @@ from typing import Optional
 from ..core.data_map_table import data_map_columns
 from ..core.label_issues import suspect_samples
 from ..core.tracker import GEKOTracker
-from ..hf.data_map import DATA_MAP_PLOT
+from ..training.data_map import DATA_MAP_PLOT
 from ..report.data_map_plot import plot_data_map
 from ..report.text import (REGION_ORDER, data_map_examples, enrich_history, format_bucket_table, format_data_map,
                            format_hard, format_history, format_report, format_suspects, hard_samples, last_eval)

@@ -20,10 +20,13 @@ from __future__ import annotations
 import inspect
 import logging
 
+import numpy as np
 from transformers import TrainerCallback
 
 from ..report.banner import run_banner, run_summary
+from ..core.buckets import FREEZE
 from ..core.config import GEKOConfig
+from ..core.policies import GEKOPolicy
 from .contract import (check_private_methods, check_train_dataset, check_transformers_version,
                        refuse_unsupported_trainer)
 from .mixin import GEKOMixin, geko_class_for
@@ -179,9 +182,11 @@ class GEKOCallback(TrainerCallback):
             # fractional logging/eval/save_steps are shares of the run: HF converts them once, from the full-data
             # step count (TrainerState.compute_steps); re-converted from the shortened run's
             state.compute_steps(args, end_step)
-            if run.schedule_warped:
-                warmup = args.get_warmup_steps(run.schedule_total or end_step)
-                retarget(lr_scheduler or trainer.lr_scheduler, state.global_step, end_step, warmup)
+            if run.schedule_warped:  # a ratio warmup is a share of the run trained (HF's docs), not of the
+                # full-data count the schedule was built with (issue 33: 0.3 became 47 percent of a shortened run)
+                built = args.get_warmup_steps(run.schedule_total or end_step)
+                retarget(lr_scheduler or trainer.lr_scheduler, state.global_step, end_step,
+                         args.get_warmup_steps(end_step), built)
             _set_progress_total(trainer, end_step)
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -202,9 +207,9 @@ class GEKOCallback(TrainerCallback):
             print(partition_line(row), flush=True)
         trainer.log(_log_payload(row, tracker))
         if not control.should_training_stop and not self.run.follows_trainer and nothing_left(tracker):
-            msg = (f"[GEKO] Nothing left to train after epoch {tracker.epoch}: every sample is FREEZE, pruned or "
-                   f"at max_times_seen. Training ends early ({tracker.epoch}/{tracker.num_epochs} epochs, step "
-                   f"{state.global_step}).")
+            where = (f"step {state.global_step} of max_steps={args.max_steps}" if args.max_steps > 0 else
+                     f"{tracker.epoch}/{tracker.num_epochs} epochs, step {state.global_step}")
+            msg = f"[GEKO] After epoch {tracker.epoch}: {early_end_reason(tracker)}. Training ends early ({where})."
             if state.is_world_process_zero:
                 print(msg, flush=True)
             control.should_training_stop = True
@@ -229,6 +234,24 @@ class GEKOCallback(TrainerCallback):
 def nothing_left(tracker: GEKOTracker) -> bool:
     """Whether the run has epochs to go but no sample left to train in the next one."""
     return len(tracker.plan(tracker.epoch)) == 0 and (tracker.epoch < tracker.num_epochs or tracker.fixed_steps)
+
+
+def early_end_reason(tracker: GEKOTracker) -> str:
+    """Why the next epoch's plan is empty, in words true of the state. An empty random draw never empties a plan
+    (selection.one_step); issue 34's run printed "every sample is FREEZE ..." with one LIGHT sample left."""
+    if not isinstance(tracker.policy, GEKOPolicy):
+        return f"Nothing left to train: the selection policy {tracker.policy.name!r} planned no sample"
+    cfg, s = tracker.config, tracker.state
+    left = ~s.pruned & (s.bucket != FREEZE) & (s.times_seen < cfg.max_times_seen)
+    n = int(left.sum())
+    if n == 0:
+        return "Nothing left to train: every sample is FREEZE, pruned or at max_times_seen"
+    if cfg.stuck_after and cfg.stuck_sample_rate == 0 and not (left & ~s.stuck).any():
+        return (f"Nothing left to train: the {n} samples not FREEZE are all stuck (wrong without progress, likely "
+                "label errors) and stuck_sample_rate is 0")
+    passes = int((cfg.max_times_seen - s.times_seen[left].astype(np.int64)).sum())
+    return (f"Not one optimizer step left to train: the {n} samples not FREEZE have {passes} passes left under "
+            f"max_times_seen={cfg.max_times_seen}, and a step takes {tracker.unit}")
 
 
 def _log_payload(row: dict, tracker: GEKOTracker) -> dict:

@@ -179,9 +179,9 @@ class TrainerRun:
         return self.efficiency_report()
 
     def data_map(self):
-        """Every training sample's dynamics as a `datasets.Dataset` (see hf/data_map.py): its readable fields, the
+        """Every training sample's dynamics as a `datasets.Dataset` (see training/data_map.py): its readable fields, the
         Cartography statistics, AUM, forgetting, region and label-issue rank. `.to_pandas()` for a DataFrame."""
-        from .data_map import data_map_dataset
+        from ..training.data_map import data_map_dataset
 
         trainer = self.trainer
         config = getattr(getattr(trainer, "model", None), "config", None)
@@ -197,13 +197,13 @@ class TrainerRun:
     def filter(self, dataset, regions=None, top_k_label_issues: int | None = None, where=None):
         """`dataset` (the training set, same rows) without the samples in `regions` (e.g. ["hard-to-learn"]), the
         top-k label issues, or a boolean mask `where` over the samples: the next Trainer's train_dataset."""
-        from .data_map import filter_dataset
+        from ..training.data_map import filter_dataset
 
         return filter_dataset(dataset, self._trained(), regions, top_k_label_issues, where)
 
     def write_data_map(self, folder: str) -> list[str]:
         """geko_data_map.parquet (and geko_data_map.png with matplotlib) in `folder`; the paths written."""
-        from .data_map import DATA_MAP_PLOT, write_data_map
+        from ..training.data_map import DATA_MAP_PLOT, write_data_map
 
         paths = [write_data_map(self.data_map(), folder)]
         plot = self.plot_data_map(os.path.join(folder, DATA_MAP_PLOT))

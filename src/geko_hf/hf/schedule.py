@@ -5,7 +5,8 @@ are shorter the run would end with steps "left" and the LR never reaching its en
 scheduler's time axis instead of rebuilding it: at each epoch start the remaining real steps (this epoch
 exactly, later epochs projected at this epoch's length, an upper bound because epochs only shrink) are
 mapped linearly onto the remaining schedule steps. The LR stays continuous, warmup keeps its length in
-real steps, and at the last step of the last epoch (known exactly) the schedule reaches its end.
+real steps (a ratio warmup is that share of the real run, as HF documents it: issue 33), and at the last step of the
+last epoch (known exactly) the schedule reaches its end.
 """
 
 from __future__ import annotations
@@ -27,18 +28,24 @@ class WarpedLambda:
         self.original = original
         self.r0 = self.v0 = 0.0  # anchor: real step r0 maps to virtual step v0
         self.r1 = self.v1 = float(total_steps)  # end: real r1 maps to the schedule's last step v1
+        self.slope0 = 1.0  # virtual steps per real step before the anchor (warmup; saved states without it: 1)
 
     def virtual(self, step: float) -> float:
-        if step <= self.r0:  # before the anchor (warmup): unit slope
-            return self.v0 + (step - self.r0)
+        if step <= self.r0:  # before the anchor (warmup)
+            return self.v0 + (step - self.r0) * self.slope0
         if step >= self.r1:
             return self.v1
         return self.v0 + (step - self.r0) * (self.v1 - self.v0) / (self.r1 - self.r0)
 
-    def retarget(self, step: int, end_step: int, warmup_steps: int) -> None:
+    def retarget(self, step: int, end_step: int, warmup_steps: int, warmup_virtual: int | None = None) -> None:
+        """Real step `end_step` maps to the schedule's end; warmup ends at real step `warmup_steps`, which is the
+        schedule's step `warmup_virtual` (the same for a warmup in steps; for a ratio the share of the full-data
+        count the schedule was built with, while `warmup_steps` is that share of the real run)."""
         v = self.virtual(step)
-        if step < warmup_steps and v == step:  # still warming up: warmup keeps its real length
-            step = v = float(warmup_steps)
+        end_virtual = float(warmup_steps if warmup_virtual is None else warmup_virtual)
+        if step < warmup_steps and v < end_virtual:  # still warming up: reach the warmup's end on time
+            self.slope0 = (end_virtual - v) / (warmup_steps - step)
+            step, v = float(warmup_steps), end_virtual
             end_step = max(end_step, warmup_steps)
         self.r0, self.v0, self.r1 = float(step), float(v), float(end_step)
 
@@ -56,9 +63,9 @@ def install_warp(scheduler, total_steps: int) -> bool:
     return True
 
 
-def retarget(scheduler, step: int, end_step: int, warmup_steps: int) -> None:
-    """Make the schedule end at real step `end_step`, continuing smoothly from `step`."""
+def retarget(scheduler, step: int, end_step: int, warmup_steps: int, warmup_virtual: int | None = None) -> None:
+    """Make the schedule end at real step `end_step`, continuing smoothly from `step` (see WarpedLambda.retarget)."""
     for f in getattr(scheduler, "lr_lambdas", []):
         if isinstance(f, WarpedLambda):
-            f.retarget(step, end_step, warmup_steps)
+            f.retarget(step, end_step, warmup_steps, warmup_virtual)
 

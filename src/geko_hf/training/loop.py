@@ -22,6 +22,7 @@ order, and the next epoch's plan is checked equal on every rank (see ranks.py).
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -32,6 +33,8 @@ from ..core.config import GEKOConfig
 from .ranks import check_same_plan, global_step_order
 from .sampler import GEKOSampler
 from ..core.tracker import GEKOTracker
+
+logger = logging.getLogger("geko_hf")
 
 
 class StatsBuffer:
@@ -120,6 +123,7 @@ class GEKOLoop:
         self.pending: list[tuple] = []  # records drained at a mid-epoch save, applied at epoch end
         self._weights: tuple | None = None  # (epoch, device, table): this epoch's per-sample gradient weights
         self._plan_checked: int | None = None  # the epoch whose plan was last compared across ranks
+        self._warned_no_freeze = False  # the warning of _warn_if_nothing_can_freeze was given
 
     # -- where the run is ----------------------------------------------------------------------------
     @property
@@ -189,9 +193,19 @@ class GEKOLoop:
         epoch = self.epoch
         self.tracker.record(ids, loss, correct, conf, tokens, batches, margin=margin)
         row = self.tracker.end_epoch(epoch, passes=len(ids), batches=batches, tokens=int(tokens.sum()))
+        self._warn_if_nothing_can_freeze(accelerator)
         if self.epoch < self.num_epochs:
             self.check_plan(accelerator)  # the next epoch's
         return row
+
+    def _warn_if_nothing_can_freeze(self, accelerator=None) -> None:
+        """Once a run, on the main process: say why nothing freezes (see GEKOTracker.mastery_out_of_reach)."""
+        if self._warned_no_freeze or (accelerator is not None and not accelerator.is_main_process):
+            return
+        message = self.tracker.mastery_out_of_reach()
+        if message:
+            logger.warning(message)
+            self._warned_no_freeze = True
 
     def check_plan(self, accelerator=None) -> None:
         """Compare this epoch's plan across ranks (a collective on N processes, once per epoch: every rank makes
@@ -203,6 +217,13 @@ class GEKOLoop:
     def report(self) -> dict:
         """Passes, model calls and tokens trained against the same run on full data (see GEKOTracker)."""
         return self.tracker.efficiency_report()
+
+    def data_map(self, dataset=None):
+        """Every sample's training dynamics as a `datasets.Dataset` (see data_map.py); with `dataset` (the training
+        set, same rows) its text and label columns too."""
+        from .data_map import data_map_dataset
+
+        return data_map_dataset(self.tracker, dataset)
 
     # -- persistence ----------------------------------------------------------------------------------------
     def state_payload(self, **extra) -> dict:

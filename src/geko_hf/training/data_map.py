@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from ..core.data_map_table import data_map_columns, rows_to_drop
-from ..training.ids import ID_COLUMN
+from .ids import ID_COLUMN
 
 DATA_MAP_FILE = "geko_data_map.parquet"
 DATA_MAP_PLOT = "geko_data_map.png"
