@@ -85,7 +85,7 @@ def test_the_global_micro_batch_follows_split_batches(tmp_path, monkeypatch, spl
     trainer = GEKOTrainer(model=tiny_gpt2(), args=args, train_dataset=toy_lm_dataset(n=16))
     assert trainer.accelerator.split_batches is split
     monkeypatch.setattr(type(trainer.args), "world_size", property(lambda self: 2))  # two processes, as HF sees them
-    from geko_hf.hf.contract import data_parallel_batch
+    from geko_hf.hf.preflight import data_parallel_batch
 
     batch = 8 if split else 16
     assert data_parallel_batch(trainer) == (batch * 3, batch)

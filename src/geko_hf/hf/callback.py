@@ -1,9 +1,26 @@
 """`GEKOCallback`: the epoch-level half of GEKO (repartition, plan, schedule, logs) as an HF TrainerCallback.
 
-It holds the run's `TrainerRun` (run.py) and binds it to the trainer at init. Used alone
-(`Trainer(..., callbacks=[GEKOCallback()])`) it finds the trainer that is initialising it and mixes `GEKOMixin`
-into that instance's class (mixin.py; the sampler, loss and checkpoint hooks are Trainer methods no callback event
-can replace), so the callback-only path runs the same code as `GEKOTrainer`.
+It holds the run's `TrainerRun` (run.py, the public handle `trainer.geko`) and binds it to the trainer at init.
+Used alone (`Trainer(..., callbacks=[GEKOCallback()])`) it finds the trainer that is initialising it and swaps in
+a class with `GEKOMixin` in front (class_swap.py; the sampler, loss and checkpoint hooks are Trainer methods no
+callback event can replace), so the callback-only path runs the same code as `GEKOTrainer`.
+
+Callbacks observe; this one is the deliberate exception. Everything it changes in the Trainer's state, and why
+(under the `observe` policy: none of it, the Trainer's run is the stock one):
+    trainer.__class__       the class swap above (callback-only path), once, at init
+    trainer.geko            the run (the public handle), at init
+    state.max_steps         at each epoch start: the real run's end (GEKO's epochs shrink); at an early end: the step
+                            reached (without max_steps; with max_steps it is the user's and stays)
+    state.logging_steps, state.eval_steps, state.save_steps
+                            re-converted from fractional *_steps against the real run's length (compute_steps)
+    state.epoch             after each step and at each epoch end: epochs of GEKO's plan done (HF divides by the
+                            first epoch's length)
+    lr_scheduler            its lambdas' time axis is re-targeted at each epoch start so the schedule ends with the
+                            run (schedule.py; the lambdas were wrapped once, in create_scheduler)
+    progress bar total      the real run's steps (ProgressCallback's bar)
+    control.should_training_stop
+                            set when nothing is left to train (every sample FREEZE, pruned or exhausted)
+    the callback order      GEKO's callback runs before the user's, so theirs see the corrected state (mixin.train)
 
 Event order inside HF's loop (transformers 5.x), and what GEKO does there:
     on_train_begin   check settings that cannot work
@@ -11,10 +28,10 @@ Event order inside HF's loop (transformers 5.x), and what GEKO does there:
                      progress bar to the real length
     (sampler)        yields the plan; compute_loss records per-sample loss/correct/confidence
     on_step_end      keep state.epoch truthful (HF divides by the FIRST epoch's length)
-    on_epoch_end     gather the records, update the state, repartition, log, stop if nothing is left to train
-    on_train_end     the efficiency report
+    on_epoch_end     gather the records, update the state and the data map, repartition, log, stop if nothing is
+                     left to train
+    on_train_end     the efficiency report; the data map written to output_dir
 """
-
 from __future__ import annotations
 
 import inspect
@@ -27,9 +44,10 @@ from ..report.banner import run_banner, run_summary
 from ..core.buckets import FREEZE
 from ..core.config import GEKOConfig
 from ..core.policies import GEKOPolicy
-from .contract import (check_private_methods, check_train_dataset, check_transformers_version,
-                       refuse_unsupported_trainer)
-from .mixin import GEKOMixin, geko_class_for
+from .contract import check_private_methods, check_transformers_version
+from .preflight import check_train_dataset, refuse_unsupported_trainer
+from .class_swap import swap_in_geko
+from .mixin import GEKOMixin
 from ..report.text import format_report
 from .run import TrainerRun
 from .schedule import retarget
@@ -98,8 +116,7 @@ class GEKOCallback(TrainerCallback):
     def attach(self, trainer) -> None:
         """Make `trainer` a GEKO trainer (mixes GEKOMixin into its class) bound to this callback's run."""
         refuse_unsupported_trainer(trainer)
-        if not isinstance(trainer, GEKOMixin):
-            trainer.__class__ = geko_class_for(type(trainer))
+        swap_in_geko(trainer)
         self.bind(trainer)
 
     def bind(self, trainer) -> None:

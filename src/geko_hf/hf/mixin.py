@@ -16,7 +16,8 @@ from transformers import Trainer
 
 from .alignment import shifts_labels
 from ..core.checkpoint import STATE_FILE, newest_complete_checkpoint
-from .contract import check_train_dataset, data_parallel_batch, initial_values_positions
+from .contract import initial_values_positions
+from .preflight import check_train_dataset, data_parallel_batch
 from ..training.ids import ID_COLUMN, IdCollator, missing_ids_error, with_ids
 from ..training.importance import output_tensor, weight_sample_gradients
 from .run import TrainerRun
@@ -306,20 +307,3 @@ def _warn_no_labels_once(trainer) -> None:
         "input_ids as a causal LM would (next-token NLL, padding excluded) and cannot score other heads. If that is "
         "not your model's objective, pass compute_sample_loss=, compute_correctness= and compute_confidence=."
     )
-
-
-def geko_class_for(cls):
-    """`cls` with GEKOMixin in front (cached), for the callback-only path.
-
-    Why a class and not a callback alone: the sampler, the loss and the checkpoint hooks of a Trainer are its
-    methods, and no TrainerCallback event can replace them. The new class keeps the user's class name, module and
-    every method GEKOMixin does not override, and `isinstance(trainer, cls)` stays true."""
-    if issubclass(cls, GEKOMixin):
-        return cls
-    if cls not in _CLASS_CACHE:
-        _CLASS_CACHE[cls] = type(cls.__name__, (GEKOMixin, cls),
-                                 {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
-    return _CLASS_CACHE[cls]
-
-
-_CLASS_CACHE: dict = {}

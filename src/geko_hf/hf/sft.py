@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from transformers import TrainingArguments
 
 from .callback import GEKOCallback
-from .contract import refuse_packing
+from .preflight import refuse_packing
 from .mixin import GEKOMixin
 from .training_args import GEKOArguments, geko_config_from_args
 
