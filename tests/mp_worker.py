@@ -28,7 +28,15 @@ EPOCHS, ROWS = 6, 64
 
 
 def state_digest(tracker) -> str:
-    state = tracker.state.state_dict()
+    return _digest(tracker.state.state_dict())
+
+
+def map_digest(tracker) -> str:
+    """The data map's arrays (every observation's dynamics), gathered in global order."""
+    return _digest(tracker.data_map.state_dict())
+
+
+def _digest(state: dict) -> str:
     return hashlib.sha1(b"".join(state[k].tobytes() for k in sorted(state) if hasattr(state[k], "tobytes"))).hexdigest()
 
 
@@ -87,7 +95,8 @@ def train(out, batch: int, resume: str | None = None, save_steps: int | None = N
     trainer.add_callback(spy)
     trainer.train(resume_from_checkpoint=resume)
     tracker = trainer.geko.tracker
-    return {"digest": state_digest(tracker), "history": tracker.history, "seen": spy.seen, "records": spy.records,
+    return {"digest": state_digest(tracker), "map_digest": map_digest(tracker),
+            "map_observations": int(tracker.data_map.statistics()["observations"].sum()), "history": tracker.history, "seen": spy.seen, "records": spy.records,
             "plans": {str(e): p for e, p in spy.plans.items()}, "global_step": trainer.state.global_step,
             "engine": type(trainer.model_wrapped).__name__, "distributed_type": str(trainer.accelerator.distributed_type)}
 

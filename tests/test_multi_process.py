@@ -82,6 +82,13 @@ def test_two_ranks_train_each_planned_pass_once_and_match_one_process(two_ranks,
     assert r0["digest"] == one_process["digest"] and r0["history"] == one_process["history"]
 
 
+def test_the_data_map_on_two_processes_is_the_one_process_map(two_ranks, one_process):
+    """Every observation of both ranks reaches the map in global order: the 2-process map equals the 1-process one."""
+    _, (r0, r1) = two_ranks
+    assert r0["map_observations"] == sum(row["sample_passes"] for row in r0["history"]) > 0
+    assert r0["map_digest"] == r1["map_digest"] == one_process["map_digest"]
+
+
 def test_save_model_on_rank_zero_alone_does_not_hang(two_ranks):
     """The stock Trainer lets a user call save_model() on the main process only under DDP; GEKO's save must not wait
     in a collective the other rank never joins (the fixture's run would time out)."""
