@@ -9,6 +9,7 @@ from __future__ import annotations
 import string
 
 import datasets
+import numpy as np
 import pytest
 import torch
 
@@ -411,3 +412,20 @@ def test_streaming_dataset_is_refused(tokenizer, tmp_path):
     with pytest.raises(ValueError, match="map-style"):
         GEKOSFTTrainer(tiny_llama(tokenizer), args=sft_args(tmp_path, max_steps=2), train_dataset=stream,
                        processing_class=tokenizer)
+
+
+# -- the data map of an SFT run -----------------------------------------------------------------------------
+def test_sft_data_map_per_sample_with_a_group_column(tokenizer, tmp_path):
+    """GEKOSFTTrainer in observe-only mode: one row per conversation, the task-family column carried along, and the
+    statistics of the completion tokens only (the prompt is masked): the map's last loss is the state's."""
+    pairs = sums(12)
+    train = prompt_completion_ds(pairs).add_column("family", ["small" if int(a) < 5 else "large" for _, a in pairs])
+    trainer = GEKOSFTTrainer(model=tiny_llama(tokenizer), args=sft_args(tmp_path, num_train_epochs=2),
+                             train_dataset=train, processing_class=tokenizer, observe_only=True)
+    trainer.train()
+    frame = trainer.geko.data_map().to_pandas()
+    assert len(frame) == len(pairs) and (frame["observations"] == 2).all()
+    assert frame["family"].tolist() == train["family"]  # the group column, row for row
+    state = trainer.geko.state
+    np.testing.assert_allclose(frame["last_loss"], state.loss, rtol=1e-6)
+    assert set(frame["region"]) <= {"easy-to-learn", "ambiguous", "hard-to-learn"}

@@ -51,11 +51,13 @@ class GEKOSFTTrainer(GEKOMixin, SFTTrainer):
     else GEKOConfig()), `compute_correctness(outputs, batch) -> BoolTensor[B]`, `compute_confidence(outputs, batch)
     -> Tensor[B]`, `compute_sample_loss(outputs, batch) -> Tensor[B]` (outputs are TRL's fused-head outputs: per-token
     `log_probs`, `is_top1`, `entropy`, `label_mask`),
-    and `lora_config` (a peft config: handed to TRL as `peft_config`, then the parameter counts are printed).
+    `lora_config` (a peft config: handed to TRL as `peft_config`, then the parameter counts are printed), and
+    `observe_only=True`: train exactly as SFTTrainer does and only record the data map (policy "observe").
     """
 
     def __init__(self, model, args=None, *more, geko_config=None, compute_correctness=None,
-                 compute_confidence=None, compute_sample_loss=None, lora_config=None, callbacks=None, **kwargs):
+                 compute_confidence=None, compute_sample_loss=None, lora_config=None, callbacks=None,
+                 observe_only=False, **kwargs):
         refuse_packing(args)  # before TRL packs the data at init
         if isinstance(args, TrainingArguments) and not isinstance(args, SFTConfig):
             # TRL converts foreign arguments to a plain SFTConfig, which has no geko_ fields: convert them here.
@@ -69,7 +71,8 @@ class GEKOSFTTrainer(GEKOMixin, SFTTrainer):
                     "TRL's): pass one."
                 )
             kwargs["peft_config"] = lora_config  # TRL wraps the model (added chat tokens, ZeRO-3, QLoRA dtypes)
-        callback = GEKOCallback.bound_to(self, geko_config, compute_correctness=compute_correctness,
+        callback = GEKOCallback.bound_to(self, geko_config, observe_only=observe_only,
+                                         compute_correctness=compute_correctness,
                                          compute_confidence=compute_confidence, compute_sample_loss=compute_sample_loss)
         super().__init__(model, args, *more, callbacks=[*(callbacks or []), callback], **kwargs)
         if lora_config is not None:
