@@ -39,13 +39,14 @@ from ..core.data_map_table import data_map_columns
 from ..core.label_issues import suspect_samples
 from ..core.tracker import GEKOTracker
 from ..training.data_map import DATA_MAP_PLOT
+from ..report.data_map_page import DATA_MAP_PAGE, write_data_map_page
 from ..report.data_map_plot import plot_data_map
 from ..report.text import (REGION_ORDER, data_map_examples, enrich_history, format_bucket_table, format_data_map,
                            format_hard, format_history, format_report, format_suspects, hard_samples, last_eval)
 from .data import compute_accuracy, load_data, load_model, tokenize
 from .device import bf16_supported, device_defaults  # noqa: F401  (bf16_supported: users import it from here)
 from .run_files import (PLOT_FILE, REPORT_FILE, TEXTS_FILE, find_up, load_tracker_state, plot_title, read_json,
-                        read_log_history, resume_target, try_plot, with_texts, write_report, write_texts)
+                        read_log_history, read_texts, resume_target, try_plot, with_texts, write_report, write_texts)
 
 # Defaults of `geko-hf train` that differ from TrainingArguments' (the user's flags still win). They are the
 # embedded default's recipe: MiniLM on ~2,000 reviews, 3 epochs, eval and a checkpoint each epoch.
@@ -282,7 +283,7 @@ def build_report_parser():
     p.add_argument("--texts", default=None, help=f"A {TEXTS_FILE}-style file with the training texts "
                                                  "(default: found in PATH or its parent).")
     p.add_argument("--suspects", action="store_true",
-                   help="Also list the top_k likely label errors (lowest mean margin among wrong samples).")
+                   help="Also list the top_k likely label errors (lowest mean margin first, every observed sample).")
     p.add_argument("--data-map", "--data_map", dest="data_map", action="store_true",
                    help=f"Print each data-map region's top_k examples and the top_k label issues with their text, "
                         f"and draw {DATA_MAP_PLOT} into PATH.")
@@ -331,7 +332,7 @@ def report(argv) -> dict:
 
 
 def print_data_map(tracker, folder, opts) -> dict:
-    """`report --data-map`: the regions' examples with their texts, and the picture."""
+    """`report --data-map`: the regions' examples with their texts, the picture, and the page to explore."""
     columns = data_map_columns(tracker)
     texts = opts.texts or find_up(folder, TEXTS_FILE)
     examples = {name: with_texts(rows, texts) for name, rows in data_map_examples(columns, opts.top_k).items()}
@@ -340,7 +341,10 @@ def print_data_map(tracker, folder, opts) -> dict:
     plot = plot_data_map(tracker.data_map, os.path.join(folder, DATA_MAP_PLOT))
     if plot:
         print(f"Data map plot: {plot}")
-    return {"examples": examples, "counts": counts, "plot": plot}
+    page = write_data_map_page(columns, os.path.join(folder, DATA_MAP_PAGE),
+                               texts=read_texts(texts, columns["sample_id"]))
+    print(f"Data map page: {page}")
+    return {"examples": examples, "counts": counts, "plot": plot, "page": page}
 
 
 if __name__ == "__main__":

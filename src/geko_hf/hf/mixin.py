@@ -277,8 +277,9 @@ class GEKOMixin:
         return 0 if tracker is None else int(tracker.state.pruned.sum())
 
     def get_suspect_samples(self, k: int = 20) -> list[dict]:
-        """The k training samples whose label is most likely wrong: wrong now, lowest margin p(label) - max other
-        p averaged over training first (see geko_hf.suspects), each with its row's scalar fields (text, label)."""
+        """The k training samples whose label is most likely wrong: lowest margin p(label) - max other p averaged over
+        training first (see geko_hf.core.label_issues), each with its row's scalar fields (text, label). The same
+        ranking as `trainer.geko.label_issues()` (the data map's label_issue_rank)."""
         tracker = self.geko.tracker
         if tracker is None:
             raise RuntimeError("No GEKO state yet: call trainer.train() first.")

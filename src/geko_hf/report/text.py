@@ -92,13 +92,14 @@ def format_hard(rows, k, texts_hint=None) -> str:
 
 
 def format_suspects(rows) -> str:
-    """Likely label errors (suspects.suspect_samples): wrong now, lowest margin averaged over training first."""
+    """Likely label errors (label_issues.suspect_samples): lowest margin averaged over training first."""
     if not rows:
-        return "\n".join([BAR, "  Suspected label errors: none (no sample is wrong now)", BAR])
-    lines = [f"  Top {len(rows)} suspected label errors (wrong now, lowest mean margin p(label) - max other p "
-             "first; on 30% flipped sentiment labels: see the README for the measured precision)"]
+        return "\n".join([BAR, "  Suspected label errors: none (no sample was observed)", BAR])
+    lines = [f"  Top {len(rows)} suspected label errors (lowest mean margin p(label) - max other p first, the "
+             "ranking benchmarks/label_errors.py measures)"]
     for r in rows:
-        head = (f"  #{r['id']:<6} mean margin {r['mean_margin']:+.3f}  wrong {r['wrong_streak']}x in a row"
+        wrong = f"  wrong {r['wrong_streak']}x in a row" if r["wrong_streak"] else "  right now"
+        head = (f"  #{r['id']:<6} mean margin {r['mean_margin']:+.3f}{wrong}"
                 f"{'  stuck' if r['stuck'] else ''}  seen {r['times_seen']}x")
         lines += _with_text(head, r)
     return "\n".join([BAR] + lines + [BAR])
