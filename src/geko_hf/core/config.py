@@ -106,8 +106,11 @@ class GEKOConfig:
         default=0.5,
         metadata=_help(
             "geko_hf. Share of LIGHT samples (correct, not yet mastered) trained each epoch: each takes part with "
-            "this probability, drawn afresh every epoch, and a drawn one's gradient is weighted 1 / rate, so the "
-            "epoch's expected gradient equals training on all of them (importance sampling, as InfoBatch). 1.0 = "
+            "this probability, drawn afresh every epoch, and a drawn one's gradient is weighted 1 / rate (importance "
+            "sampling, as InfoBatch). With equal bucket weights (the default 1 1 1) the epoch's expected gradient then "
+            "equals training on all of them; with unequal ones it is that gradient times one global factor, the same "
+            "for every sample, which the learning rate absorbs (an epoch's passes are spread by weight over the samples "
+            "drawn, so thinning scales every expectation alike: 0.86 for balanced 3 2 1 with 60 percent LIGHT). 1.0 = "
             "every LIGHT sample every epoch (the seed's behaviour); geko_hf's default 0.5 kept the full arm's accuracy "
             "(see README, Performance). Range (0, 1]."
         ),
@@ -173,8 +176,9 @@ class GEKOConfig:
     final_full_share: float = field(
         default=0.0,
         metadata=_help(
-            "geko_hf. The last share of the epochs trains every live sample once, unweighted (InfoBatch's final "
-            "full-data phase, Qin et al. ICLR 2024, uses 0.125). 0 = off. Range [0, 1)."
+            "geko_hf. The last share of the run, in epochs of data (a fractional last epoch included), trains every "
+            "live sample once, unweighted: the epoch it starts in switches to full data at that point of its plan "
+            "(InfoBatch's final full-data phase, Qin et al. ICLR 2024, uses 0.125). 0 = off. Range [0, 1)."
         ),
     )
 
@@ -182,9 +186,12 @@ class GEKOConfig:
         default=None,
         metadata=_help(
             "geko_hf. Share of the full-data sample passes to spend each epoch (0.6 = 60 percent: every epoch plans "
-            "round(0.6 x samples) passes, rounded up to whole optimizer steps). The bucket weights decide who gets "
-            "them (a sample at most ceil(its weight / FOCUS's) passes); passes the unmastered samples cannot use "
-            "re-check FREEZE samples. LIGHT thinning and its 1/rate weights are off (the budget sets every rate); "
+            "round(0.6 x samples) passes, rounded up to whole optimizer steps), exactly, unless the live samples "
+            "cannot take that many (pruned, at max_times_seen). Re-check and stuck-sample probes count inside it. The "
+            "bucket weights decide who gets the rest (a sample at most ceil(its weight / FOCUS's) passes); passes "
+            "those cannot use go one each to the samples of zero-weight buckets (LIGHT at gekolib's 3 1 0), then to "
+            "FREEZE re-checks, then to stuck samples. LIGHT thinning and its 1/rate weights are off (the budget sets "
+            "every rate); "
             "full-data epochs (final_full_share) are exempt. None = the plan's length follows the buckets. Range (0, 1]."
         ),
     )
@@ -192,8 +199,9 @@ class GEKOConfig:
         default=None,
         metadata=_help(
             "geko_hf. A training-dataset column (e.g. 'label', or a task-family column of an SFT pool): every "
-            "rate-based draw (LIGHT thinning, re-checks, stuck samples) then takes exactly its share from each "
-            "value of the column, so no class or family is starved. None = independent draws per sample."
+            "rate-based draw (LIGHT thinning, re-checks, stuck samples, and target_budget's: who gets the passes, the "
+            "fills) then takes exactly its share (within one sample) from each value of the column, so no class or "
+            "family is starved. None = independent draws per sample."
         ),
     )
 

@@ -92,9 +92,10 @@ class GEKOPolicy(SelectionPolicy):
     """GEKO: buckets under the curriculum's (or the config's) weights, LIGHT thinning with 1/rate weights, probes
     of stuck and FREEZE samples, a target budget, a final full-data phase (see selection.plan_epoch)."""
 
-    def plan_args(self, epoch: int) -> dict:
-        """The selection arguments of an epoch: its phase's weights and the config's rates; a full-data epoch
-        plans every live sample once (all FOCUS, no thinning, no probes)."""
+    def plan_args(self, epoch: int, full: bool = False) -> dict:
+        """The selection arguments of an epoch: its phase's weights and the config's rates; a full-data epoch (or
+        `full`) plans every live sample once (all FOCUS, no thinning, no probes). The epoch where the full-data phase
+        starts plans without thinning: its 1/rate weights are per sample, and a sample may train in both parts."""
         t = self.tracker
         cfg, s = t.config, t.state
         _, weights = t.phase_and_weights(epoch)
@@ -102,29 +103,48 @@ class GEKOPolicy(SelectionPolicy):
                     max_times_seen=cfg.max_times_seen, unit=t.unit, budget_mode=cfg.epoch_budget,
                     light_rate=cfg.light_sample_rate, stuck=s.stuck if cfg.stuck_after else None,
                     stuck_rate=cfg.stuck_sample_rate, recheck_rate=cfg.freeze_recheck_rate)
-        if t.full_data_epoch(epoch):
-            args.update(buckets=np.full(t.num_samples, FOCUS, dtype=np.uint8), budget_mode="active",
-                        light_rate=1.0, stuck=None, recheck_rate=0.0)
+        if full or t.full_data_epoch(epoch):
+            args.update(buckets=np.full(t.num_samples, FOCUS, dtype=np.uint8), weights=(1.0, 1.0, 1.0),
+                        budget_mode="active", light_rate=1.0, stuck=None, recheck_rate=0.0)
         elif cfg.target_budget is not None:  # the budget sets the epoch's length and, through it, every rate
             target = int(round(cfg.target_budget * t.num_samples))
             args.update(target=-(-target // t.unit) * t.unit, light_rate=1.0)
+        if 0.0 < t.full_data_share(epoch) < 1.0:
+            args.update(light_rate=1.0)
         return args
 
     def plan(self, epoch: int) -> np.ndarray:
         t = self.tracker
-        return plan_epoch(**self.plan_args(epoch), seed=t.seed, epoch=epoch, groups=t.groups)
+        plan = plan_epoch(**self.plan_args(epoch), seed=t.seed, epoch=epoch, groups=t.groups)
+        if not 0.0 < t.full_data_share(epoch) < 1.0:
+            return plan
+        full = plan_epoch(**self.plan_args(epoch, full=True), seed=t.seed, epoch=epoch, groups=t.groups)
+        keep, start = self._switch(epoch, len(plan), len(full))
+        return np.concatenate([plan[:keep], full[start:]])
+
+    def _switch(self, epoch: int, length: int, full_length: int) -> tuple[int, int]:
+        """The epoch where the full-data phase starts (issue 33): the first (1 - share) of GEKO's plan, then a
+        full-data plan from the same point on, each cut at a whole optimizer step. (kept, where full data starts)."""
+        unit, before = self.tracker.unit, 1.0 - self.tracker.full_data_share(epoch)
+        return round(before * length / unit) * unit, round(before * full_length / unit) * unit
 
     def projected_length(self, epoch: int) -> int:
         """Today's buckets under that epoch's phase weights (only the current epoch's length is exact)."""
-        return planned_length(**self.plan_args(epoch))
+        length = planned_length(**self.plan_args(epoch))
+        if not 0.0 < self.tracker.full_data_share(epoch) < 1.0:
+            return length
+        full = planned_length(**self.plan_args(epoch, full=True))
+        keep, start = self._switch(epoch, length, full)
+        return keep + full - start
 
     def weight_table(self) -> np.ndarray | None:
         """With light_sample_rate r < 1 only a share r of the LIGHT samples trains each epoch; weighting each by 1/r
-        keeps the epoch's expected gradient that of all of them. Buckets do not move within an epoch, so the
-        bucket a sample was drawn from is its bucket now."""
+        keeps the epoch's expected gradient that of all of them, exactly with equal bucket weights and otherwise up
+        to one global factor (issue 33; tests/test_exactness.py computes it). Buckets do not move within an epoch, so
+        the bucket a sample was drawn from is its bucket now."""
         t = self.tracker
         rate = t.config.light_sample_rate
-        if rate >= 1.0 or t.full_data_epoch(t.epoch) or t.config.target_budget is not None:
+        if rate >= 1.0 or t.full_data_share(t.epoch) > 0 or t.config.target_budget is not None:
             return None
         light = t.state.bucket == LIGHT
         return np.where(light, np.float32(1.0 / rate), np.float32(1.0)) if light.any() else None

@@ -41,7 +41,7 @@ def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: in
     `groups` (int per sample, e.g. the label): every rate-based draw is stratified by it, so each group keeps
     its share within one sample (a Bernoulli draw can starve a small class).
     `target` (passes): the epoch's length is set, not derived from the buckets (see `fill_target`; LIGHT thinning
-    is then off: pass light_rate=1).
+    is then off, whatever light_rate; probes count inside it; its draws are stratified by `groups` too).
     """
     buckets = np.asarray(buckets)
     pruned = np.asarray(pruned, dtype=bool)
@@ -51,12 +51,14 @@ def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: in
     if stuck is not None:
         trainable &= ~np.asarray(stuck, dtype=bool)
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch)])
-    if light_rate < 1.0:
+    if light_rate < 1.0 and target is None:  # a target sets every rate itself: no thinning
         light = trainable & (buckets == LIGHT)
         if light.any():  # no draw without LIGHT samples: epoch 0's plan is the same at any rate
             trainable &= ~light | draw(light, light_rate, rng, groups)
     if target is not None:
-        counts = fill_target(int(target), buckets, trainable, pruned, remaining, probes, weights, rng)
+        target = -(-int(target) // unit) * unit  # whole optimizer steps: only a target out of reach is topped up
+        counts = fill_target(target, buckets, trainable, pruned, remaining, probes, weights, rng, groups, stuck)
+        trainable = counts > 0  # out of reach, every live sample is in the plan: the top-up is then deterministic
     else:
         w = _weight_table(weights, scaled=True).astype(np.float32)[buckets]
         w *= trainable
@@ -76,28 +78,55 @@ def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: in
 
 def _pass_caps(weights) -> np.ndarray:
     """Most passes a sample may get in a target-budget epoch, per bucket code: ceil(its weight / FOCUS's) (HARD at
-    2.5x FOCUS: 3; FOCUS and LIGHT at or under FOCUS's weight: 1; FREEZE 0)."""
+    2.5x FOCUS: 3; FOCUS and LIGHT at or under FOCUS's weight: 1; a zero weight and FREEZE 0: fill_target gives those
+    one pass each only after the weighted buckets are full)."""
     table = _weight_table(weights)
-    return np.ceil(table / (table[FOCUS] if table[FOCUS] > 0 else table.max())).astype(np.int64)
+    ref = table[FOCUS] if table[FOCUS] > 0 else table.max()
+    # clipped: a ratio of 1e300 would overflow int64 (max_times_seen <= 65535 caps a sample's passes anyway)
+    return np.ceil(np.minimum(table / ref, 65535.0) if ref > 0 else table).astype(np.int64)
 
 
-def fill_target(target: int, buckets, trainable, pruned, remaining, probes, weights, rng) -> np.ndarray:
-    """Per-sample passes summing to `target` (GEKOConfig.target_budget): probes first, then the trainable samples
-    by bucket weight, each at most ceil(its weight / FOCUS's) passes (and its remaining max_times_seen), then, if
-    they cannot use the rest, one re-check each for FREEZE samples drawn uniformly. Short only when no live
-    sample is left to fill it."""
-    counts = np.minimum(probes, remaining).astype(np.int32)
-    left = max(target - int(counts.sum()), 0)
+def fill_target(target: int, buckets, trainable, pruned, remaining, probes, weights, rng, groups=None,
+                stuck=None) -> np.ndarray:
+    """Per-sample passes summing to `target` (GEKOConfig.target_budget), or, when out of reach, to every live sample
+    at its capacity (see _target_length). In order: the probes (re-checks, stuck samples), a stratified share of them
+    if they alone exceed the target (issue 33: a target caps every pass); the trainable samples with a positive
+    weight, by weight, each at most ceil(its weight / FOCUS's) passes and its remaining max_times_seen; then one pass
+    each, drawn stratified by `groups`, for the live samples left: zero-weight buckets first (not yet mastered; issue
+    33: gekolib's 3 1 0 planned 0.15 of a 0.6 target), then FREEZE re-checks, then stuck samples (likely label
+    errors)."""
+    counts = np.zeros(len(buckets), dtype=np.int32)
+    counts[choose(probes > 0, target, rng, groups)] = 1
     cap = np.where(trainable, np.minimum(_pass_caps(weights)[buckets], remaining), 0)
     per_pass = np.where(cap > 0, _weight_table(weights)[buckets], 0.0)
-    if left and per_pass.sum() > 0:
-        expected = _water_fill(per_pass, cap, min(left, int(cap.sum())))
-        counts += np.minimum(_systematic_counts(expected, int(round(expected.sum())), rng), cap).astype(np.int32)
-    left = max(target - int(counts.sum()), 0)
-    spare = np.flatnonzero((buckets == FREEZE) & ~pruned & (counts == 0) & (remaining > 0))  # pruned: never
-    if left and len(spare):
-        counts[rng.choice(spare, size=min(left, len(spare)), replace=False)] += 1
+    left = target - int(counts.sum())
+    if left > 0 and per_pass.sum() > 0:
+        total = min(left, int(cap.sum()))
+        strata = None if groups is None else np.asarray(groups, dtype=np.int64) * 4 + buckets  # (group, bucket)
+        drawn = _systematic_counts(_water_fill(per_pass, cap, total), total, rng, strata)
+        counts += np.minimum(drawn, cap).astype(np.int32)
+    live = ~pruned & (remaining > 0)
+    stuck = np.zeros(len(buckets), dtype=bool) if stuck is None else np.asarray(stuck, dtype=bool)
+    # (cap > 0 first: a pass the cap clipped off a float-rounded expectation goes back to the weighted samples)
+    for pool in (cap > 0, trainable & (cap == 0), buckets == FREEZE, stuck):
+        left = target - int(counts.sum())
+        if left <= 0:
+            break
+        counts[choose(live & pool & (counts < np.maximum(cap, 1)), left, rng, groups)] += 1
     return counts
+
+
+def _target_length(buckets, trainable, live, remaining, weights, target: int, unit: int) -> int:
+    """plan_epoch's length under a target: the target in whole optimizer steps, or, out of reach, every live sample at
+    its capacity (fill_target: a trainable one at max(its pass cap, 1), any other live one at 1, none past
+    max_times_seen), topped up to a whole step from their remaining passes where they have enough (_fit_to_unit)."""
+    target = -(-target // unit) * unit
+    per_sample = np.where(trainable, np.maximum(_pass_caps(weights)[buckets], 1), 1)
+    capacity = int(np.minimum(per_sample, remaining)[live].sum())
+    if capacity >= target:
+        return target
+    short = -capacity % unit
+    return capacity + short if int(remaining[live].sum()) - capacity >= short else capacity - capacity % unit
 
 
 def _water_fill(weights, cap, total: int) -> np.ndarray:
@@ -132,6 +161,20 @@ def draw(mask, rate: float, rng, groups=None) -> np.ndarray:
     return out
 
 
+def choose(mask, k: int, rng, groups=None) -> np.ndarray:
+    """Exactly min(k, mask.sum()) distinct ids from `mask`, uniformly; with `groups` each group gets floor or ceil of
+    its share of k (systematic sampling over the ids ordered by group, randomly within one: any run of consecutive
+    ids gets its share within one)."""
+    ids = np.flatnonzero(mask)
+    if k >= len(ids) or k <= 0:
+        return ids if k > 0 else ids[:0]
+    if groups is None:
+        return rng.choice(ids, size=k, replace=False)
+    ids = rng.permutation(ids)
+    ids = ids[np.argsort(np.asarray(groups)[ids], kind="stable")]
+    return ids[((np.arange(k) + rng.random()) * (len(ids) / k)).astype(np.int64)]  # steps of n / k >= 1: distinct
+
+
 def _probes(buckets, pruned, remaining, stuck, trainable, stuck_rate, recheck_rate, groups, seed, epoch):
     """One pass each for a share of the stuck and of the FREEZE samples (their own generator: a plan without
     probes is the same as before they existed)."""
@@ -154,8 +197,8 @@ def _trainable(buckets, pruned, remaining):
 def planned_length(buckets, pruned, times_seen, weights, max_times_seen, *, unit: int = 1,
                    budget_mode: str = "active", light_rate: float = 1.0, stuck=None, stuck_rate: float = 0.0,
                    recheck_rate: float = 0.0, target=None) -> int:
-    """How long plan_epoch's plan would be for this state and these weights (without drawing it); with
-    rates < 1 its expectation (those draws are random)."""
+    """How long plan_epoch's plan would be for this state and these weights (without drawing it): exact under a
+    target; otherwise, with rates < 1, its expectation (those draws are random)."""
     buckets = np.asarray(buckets)
     pruned = np.asarray(pruned, bool)
     remaining = np.maximum(int(max_times_seen) - np.asarray(times_seen, dtype=np.int64), 0)
@@ -166,10 +209,8 @@ def planned_length(buckets, pruned, times_seen, weights, max_times_seen, *, unit
         probes += stuck_rate * np.count_nonzero(stuck)
         trainable &= ~stuck
     per_bucket = np.bincount(buckets[trainable], minlength=4).astype(np.float64)
-    if target is not None:  # the target, unless even every live sample at its cap cannot fill it
-        frozen = np.count_nonzero(~pruned & (remaining > 0) & (buckets == FREEZE))
-        budget = int(min(int(target), per_bucket @ _pass_caps(weights) + frozen + round(probes)))
-        return -(-budget // unit) * unit
+    if target is not None:  # exact: probes count inside the target, and LIGHT thinning is off
+        return _target_length(buckets, trainable, ~pruned & (remaining > 0), remaining, weights, int(target), unit)
     per_bucket[LIGHT] *= light_rate
     budget = _budget(budget_mode, per_bucket, weights) + int(round(probes))
     return -(-budget // unit) * unit  # plans are rounded UP to whole optimizer steps (see _fit_to_unit)
@@ -195,7 +236,7 @@ def _budget(mode, per_bucket, weights) -> int:
     return int(min(n_trainable, max(round(cost), 1)))
 
 
-def _systematic_counts(weights: np.ndarray, budget: int, rng) -> np.ndarray:
+def _systematic_counts(weights: np.ndarray, budget: int, rng, strata=None) -> np.ndarray:
     """Integer counts, each floor or ceil of its expectation (unbiased), summing EXACTLY to the budget.
 
     Systematic sampling (one random offset) over a random order of the samples: independent rounding would make
@@ -203,6 +244,8 @@ def _systematic_counts(weights: np.ndarray, budget: int, rng) -> np.ndarray:
     (equal weights at rate 1/2: all even or all odd ids, whichever the offset picks), so an epoch could draw only
     a handful of subsets and neighbours never together (Tillé, "Sampling Algorithms", 2006, ch. 7: systematic
     sampling is unbiased for each unit but its joint inclusions depend on the list order).
+    `strata` (int per sample): each stratum is one run of the order (random within it), so its total is also floor or
+    ceil of its expectation: stratified sampling at no extra cost.
     """
     u = rng.random()
     live = weights > 0
@@ -212,6 +255,8 @@ def _systematic_counts(weights: np.ndarray, budget: int, rng) -> np.ndarray:
         return live.astype(np.int32) * np.int32(budget // n_live)  # (the default: every trainable sample once)
     order = np.arange(len(weights), dtype=np.int32)  # int32: half the memory of the gathers below
     rng.shuffle(order)
+    if strata is not None:
+        order = order[np.argsort(strata[order], kind="stable")]
     cum = np.cumsum(weights[order], dtype=np.float64)  # float64: exact enough over 10 M entries
     cum *= budget / cum[-1]  # expected counts, accumulated
     cum[-1] = budget  # exact, whatever the float rounding of the sum

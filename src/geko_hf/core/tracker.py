@@ -17,10 +17,12 @@ from .policies import policy_class, resolve_rules
 from .state import SampleState, fallback_margin
 
 
-def final_full_start(num_epochs: int, share: float) -> float:
-    """The first epoch of the final full-data phase: the first to start at or after (1 - share) of the run
-    (InfoBatch's annealing, Qin et al., ICLR 2024); inf with no phase. 12.5% of 3 epochs starts no epoch (3)."""
-    return math.ceil(num_epochs * (1.0 - share) - 1e-9) if share > 0 else math.inf
+def final_full_start(num_epochs: int, share: float, last_epoch_fraction: float = 1.0) -> float:
+    """Where the final full-data phase starts, in epochs of data: at (1 - share) of the run, its fractional last epoch
+    included (InfoBatch's annealing, Qin et al., ICLR 2024); inf with no phase. 12.5% of 3 epochs starts at 2.625:
+    the last 3/8 of epoch 2's plan is full data (issue 33: starting at whole epochs gave 4.5 epochs no phase at all
+    and 8.5 epochs 5.9 percent of the run)."""
+    return (1.0 - share) * (num_epochs - 1 + last_epoch_fraction) if share > 0 else math.inf
 
 
 class GEKOTracker:
@@ -91,9 +93,17 @@ class GEKOTracker:
         self.groups = groups
 
     def full_data_epoch(self, epoch: int) -> bool:
-        """Whether the epoch is in the final full-data phase (config.final_full_share; the first epoch needs no
+        """Whether the whole epoch is in the final full-data phase (config.final_full_share; the first epoch needs no
         rule: with no observation yet every sample is in FOCUS)."""
-        return epoch >= final_full_start(self.num_epochs, self.config.final_full_share)
+        return self.full_data_share(epoch) >= 1.0
+
+    def full_data_share(self, epoch: int) -> float:
+        """Share of the epoch's (whole-epoch) plan in the final full-data phase: 0 before it, 1 inside it, and in the
+        epoch where it starts the part after that point (GEKOPolicy.plan switches there). With fixed steps every
+        epoch is whole."""
+        last = 1.0 if self.fixed_steps else self.last_epoch_fraction
+        start = final_full_start(self.num_epochs, self.config.final_full_share, last)
+        return float(np.clip(round(epoch + 1 - start, 9), 0.0, 1.0))  # (rounded: 0.875 x 8 is 7, not 7 - 1e-15)
 
     def make_plan(self, epoch: int) -> np.ndarray:
         """The policy's plan of an epoch (GEKO's selection step under the default policy)."""
