@@ -1,4 +1,5 @@
-"""Where a sample's bucket is decided: the seed's four rules, the class-count-free margin rules, the "stuck" flag."""
+"""Where a sample's bucket is decided: the seed's four rules, the class-count-free margin rules, the at-chance floor
+of LIGHT, the "stuck" flag."""
 
 from __future__ import annotations
 
@@ -46,17 +47,30 @@ def classify_margin(correct, margin, streak, q, *, freeze_margin, hard_margin, m
 
 
 def partition(state, cfg) -> np.ndarray:
-    """Every sample's bucket under the config's `mastery` rule ('confidence': the seed's; 'margin')."""
+    """Every sample's bucket under the config's `mastery` rule ('confidence': the seed's; 'margin'); a correct
+    sample at a margin of at most `light_margin` is FOCUS, not LIGHT, under either (see at_chance)."""
     if cfg.mastery == "margin":
-        return classify_margin(state.correct, state.margin, state.streak, state.q, freeze_margin=cfg.freeze_margin,
-                               hard_margin=cfg.hard_margin, mastery_streak=cfg.mastery_streak,
-                               min_q_for_freeze=cfg.min_q_for_freeze)
+        out = classify_margin(state.correct, state.margin, state.streak, state.q, freeze_margin=cfg.freeze_margin,
+                              hard_margin=cfg.hard_margin, mastery_streak=cfg.mastery_streak,
+                              min_q_for_freeze=cfg.min_q_for_freeze)
+        return at_chance(out, state.margin, cfg.light_margin)
     out = classify(state.correct, state.confidence, state.quality(), state.q,
                    freeze_confidence=cfg.freeze_confidence, freeze_quality=cfg.freeze_quality,
                    focus_confidence=cfg.focus_confidence, min_q_for_freeze=cfg.min_q_for_freeze)
     if cfg.mastery_streak > 1:  # one lucky observation does not make a sample mastered
         out[(out == FREEZE) & (state.streak < cfg.mastery_streak)] = LIGHT
-    return out
+    return at_chance(out, state.margin, cfg.light_margin)
+
+
+def at_chance(buckets, margin, light_margin: float) -> np.ndarray:
+    """LIGHT samples whose margin p(label) - max other p is at most `light_margin` moved to FOCUS (in place).
+
+    "Correct" alone has no lower bound: a model that answers one class for everybody is correct on that class's
+    samples, at top-1 probability ~1/2 on a balanced binary task, and LIGHT thinning then skipped half of them, so
+    GEKO left a chance-level plateau later than the stock Trainer (issue 34). The margin is class-count free (near 0
+    for such a guess with 2 or 50,000 classes), where 1/num_classes is not known to the state. -1: off (the seed)."""
+    buckets[(buckets == LIGHT) & (np.asarray(margin) <= light_margin)] = FOCUS
+    return buckets
 
 
 def stuck_mask(streak, margin, streak_margin, stuck_after: int, min_gain: float) -> np.ndarray:

@@ -26,8 +26,8 @@ class GEKOConfig:
 
     Bucket rules (evaluated at every repartition, per sample):
       FREEZE  correct and confidence > freeze_confidence and quality > freeze_quality and Q >= min_q_for_freeze
-      LIGHT   correct otherwise
-      FOCUS   wrong and confidence <= focus_confidence
+      LIGHT   correct otherwise, with margin p(label) - max other p > light_margin
+      FOCUS   wrong and confidence <= focus_confidence, or correct at margin <= light_margin (at chance)
       HARD    wrong and confidence > focus_confidence
     """
 
@@ -113,6 +113,16 @@ class GEKOConfig:
             "drawn, so thinning scales every expectation alike: 0.86 for balanced 3 2 1 with 60 percent LIGHT). 1.0 = "
             "every LIGHT sample every epoch (the seed's behaviour); geko_hf's default 0.5 kept the full arm's accuracy "
             "(see README, Performance). Range (0, 1]."
+        ),
+    )
+    light_margin: float = field(
+        default=0.1,
+        metadata=_help(
+            "geko_hf. A correct sample is LIGHT (nearly mastered, thinned by light_sample_rate) only when its margin "
+            "p(label) - max other p exceeds this; at or below it stays FOCUS. A model at chance is 'correct' on the "
+            "samples of the class it guesses, at a margin near 0 (two classes at p = 0.5: 0), and those are not "
+            "nearly mastered. Token heads: the weakest supervised token's margin. -1 = off (the seed: every correct "
+            "sample that does not freeze is LIGHT). Range [-1, 1]."
         ),
     )
     quality_window: int = field(
@@ -267,6 +277,7 @@ class GEKOConfig:
             raise ValueError(f"`mastery` must be one of {MASTERY_RULES}, got {self.mastery!r}.")
         _check_range("freeze_margin", self.freeze_margin, -1.0, 1.0)
         _check_range("hard_margin", self.hard_margin, 0.0, 1.0)
+        _check_range("light_margin", self.light_margin, -1.0, 1.0)
         _check_range("stuck_min_gain", self.stuck_min_gain, -1.0, 2.0)
         for name in ("stuck_sample_rate", "freeze_recheck_rate"):
             _check_range(name, getattr(self, name), 0.0, 1.0)
@@ -346,7 +357,7 @@ GEKO_CONSERVATIVE = GEKOConfig(
 )
 # The seed's own defaults, literally (no geko_hf improvement): for side-by-side comparisons.
 GEKO_SEED = GEKOConfig(q_value_mode="seed", quality_window=5, epoch_budget="active", use_curriculum=True,
-                       bucket_weights=[3, 1, 0], light_sample_rate=1.0)
+                       bucket_weights=[3, 1, 0], light_sample_rate=1.0, light_margin=-1.0)
 
 # geko_hf v2 (issue 14): margin mastery with a streak, persistent-wrong samples drawn rarely, frozen samples
 # re-checked, InfoBatch's full-data final phase. Measured in the README (Performance, v2).

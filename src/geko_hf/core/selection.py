@@ -35,7 +35,8 @@ def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: in
     Deterministic in (seed, epoch, state): a private generator seeded by (seed, epoch), no global RNG.
     `unit` = batch size x gradient accumulation x world size, so every epoch ends on an optimizer step.
     `light_rate` < 1: each LIGHT sample takes part in this epoch with that probability (a fresh draw per
-    epoch); the trainer weights the drawn ones' loss by 1 / light_rate (see GEKOTracker.weight_table).
+    epoch); the trainer weights the drawn ones' loss by 1 / light_rate (see GEKOTracker.weight_table). The plan is
+    empty only when no sample is left to train: an epoch whose draws all come out empty trains one step (one_step).
     `stuck` (bool per sample): taken out of the weighted draw; a share `stuck_rate` of them, and a share
     `recheck_rate` of the FREEZE samples, get one pass each ("probes", gradient weight 1).
     `groups` (int per sample, e.g. the label): every rate-based draw is stratified by it, so each group keeps
@@ -48,6 +49,7 @@ def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: in
     remaining = np.maximum(int(max_times_seen) - np.asarray(times_seen).astype(np.int32), 0)
     trainable = _trainable(buckets, pruned, remaining)
     probes = _probes(buckets, pruned, remaining, stuck, trainable, stuck_rate, recheck_rate, groups, seed, epoch)
+    drawable = _drawable(buckets, trainable, stuck, light_rate, stuck_rate)  # before the draws thin them
     if stuck is not None:
         trainable &= ~np.asarray(stuck, dtype=bool)
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch)])
@@ -65,8 +67,8 @@ def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: in
         if trainable.any() and w.sum() == 0:
             w = trainable.astype(np.float64)  # e.g. only LIGHT left at PEAK (weight 0): keep training, uniformly
         budget = _budget(budget_mode, np.bincount(buckets[trainable], minlength=4), weights)
-        if budget == 0 and not probes.any():
-            return np.zeros(0, dtype=np.int64)
+        if budget == 0 and not probes.any():  # every random draw came out empty, or nothing is left to train
+            return one_step(drawable, remaining, unit, rng) if drawable.any() else np.zeros(0, dtype=np.int64)
         counts = _systematic_counts(w, budget, rng) if budget else np.zeros(len(buckets), dtype=np.int32)
         counts = np.minimum(counts + probes, remaining)
     trainable |= probes > 0
@@ -74,6 +76,28 @@ def plan_epoch(buckets, pruned, times_seen, weights, max_times_seen, *, seed: in
     rng.shuffle(plan)  # int32: the shuffle's random accesses touch half the memory
     plan = plan.astype(np.int64)
     return _fit_to_unit(plan, trainable, remaining, counts, unit, rng)
+
+
+def _drawable(buckets, trainable, stuck, light_rate, stuck_rate) -> np.ndarray:
+    """The trainable samples a random draw of this epoch may leave out: LIGHT ones under thinning, stuck ones."""
+    out = trainable & (buckets == LIGHT) if light_rate < 1.0 else np.zeros(len(buckets), dtype=bool)
+    if stuck is not None and stuck_rate > 0:
+        out |= trainable & np.asarray(stuck, dtype=bool)
+    return out
+
+
+def one_step(pool, remaining, unit, rng) -> np.ndarray:
+    """The plan of an epoch whose random draws (LIGHT thinning, stuck samples) all came out empty although `pool`
+    samples are left to train: one optimizer step of them, min(unit, len(pool)) distinct ones drawn uniformly and
+    topped up as any plan (at their usual gradient weight, 1 / light_sample_rate for LIGHT ones). An empty plan would
+    end the run (callback.nothing_left) with steps of its LR schedule left, though samples remain (issue 34: one
+    LIGHT sample left, rate 0.5, the run stopped at step 83 of 90). Conditioning on a non-empty epoch biases the
+    draw slightly in these rare epochs; ending the run was the worse choice."""
+    members = np.flatnonzero(pool)
+    ids = rng.choice(members, size=min(int(unit), len(members)), replace=False).astype(np.int64)
+    counts = np.zeros(len(pool), dtype=np.int32)
+    counts[ids] = 1
+    return _fit_to_unit(ids, pool, remaining, counts, unit, rng)
 
 
 def _pass_caps(weights) -> np.ndarray:
@@ -211,8 +235,10 @@ def planned_length(buckets, pruned, times_seen, weights, max_times_seen, *, unit
     per_bucket = np.bincount(buckets[trainable], minlength=4).astype(np.float64)
     if target is not None:  # exact: probes count inside the target, and LIGHT thinning is off
         return _target_length(buckets, trainable, ~pruned & (remaining > 0), remaining, weights, int(target), unit)
+    drawable = per_bucket.sum() > 0 or (stuck is not None and stuck_rate > 0 and stuck.any())
     per_bucket[LIGHT] *= light_rate
     budget = _budget(budget_mode, per_bucket, weights) + int(round(probes))
+    budget = max(budget, 1) if drawable else budget  # an empty draw still plans one step (see one_step)
     return -(-budget // unit) * unit  # plans are rounded UP to whole optimizer steps (see _fit_to_unit)
 
 

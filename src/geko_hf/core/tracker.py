@@ -13,7 +13,7 @@ from . import curriculum
 from .buckets import BUCKET_NAMES, FOCUS, LIGHT, counts
 from .config import GEKOConfig
 from .data_map import DataMap
-from .policies import policy_class, resolve_rules
+from .policies import GEKOPolicy, policy_class, resolve_rules
 from .state import SampleState, fallback_margin
 
 
@@ -48,6 +48,10 @@ class GEKOTracker:
         # training passes that gave no observation: no supervised token (all labels -100, a prompt cut off by
         # max_length), or a non-finite loss/confidence (fp16 overflow, a bad row). Counted, never in the state.
         self.skipped = {"no_supervised_token": 0, "non_finite": 0}
+        # every recorded pass of each sample and its supervised tokens, observed or not (12 bytes a sample): the
+        # full-data token reference (see full_data_reference)
+        self.pass_count = np.zeros(num_samples, dtype=np.uint32)
+        self.pass_tokens = np.zeros(num_samples, dtype=np.uint64)
         self._plans: dict[int, np.ndarray] = {}
         self.groups: np.ndarray | None = None  # per-sample stratum of the rate-based draws (see set_groups)
         # the selection policy (policies.py): GEKOConfig.policy by name, or a policy factory of the caller's
@@ -136,9 +140,19 @@ class GEKOTracker:
         self.skipped["non_finite"] += int((~empty & ~finite).sum())
         self.state.update(ids, loss, correct, confidence, tokens, margin=margin)
         self._map(ids, loss, correct, confidence, margin, ~empty & finite)
+        self._count_passes(ids, tokens)
         self.totals["sample_passes"] += int(len(ids))
         self.totals["tokens"] += int(np.sum(tokens))
         self.totals["batches"] += int(batches)
+
+    def _count_passes(self, ids, tokens) -> None:
+        """Add the passes to each sample's pass and token counts (bincount: one pass over the ids, repeats summed)."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if len(ids):
+            n = self.num_samples
+            self.pass_count += np.bincount(ids, minlength=n).astype(np.uint32)
+            tokens = np.asarray(tokens, dtype=np.float64).reshape(-1)  # exact integers below 2**53
+            self.pass_tokens += np.bincount(ids, weights=tokens, minlength=n).astype(np.uint64)
 
     def _map(self, ids, loss, correct, confidence, margin, observed) -> None:
         """The data map gets the observations the state gets (a pass with no supervised token or a non-finite value
@@ -164,6 +178,27 @@ class GEKOTracker:
         self.epoch = epoch + 1
         self._plans = {e: p for e, p in self._plans.items() if e > epoch}
         return row
+
+    def mastery_out_of_reach(self) -> str | None:
+        """Why nothing can freeze, when no sample has been correct in any pass so far on a token head (more than one
+        supervised token a sample: run_clm's 32-token blocks are never all top-1); None otherwise."""
+        if not isinstance(self.policy, GEKOPolicy) or self.state.correct.any():  # (the cheap test first)
+            return None
+        stats = self.data_map.statistics()
+        observed = stats["observations"] > 0
+        trained = self.pass_count > 0
+        if not observed.any() or np.nanmax(stats["correctness"]) > 0:
+            return None
+        tokens = float(np.median(self.pass_tokens[trained] / self.pass_count[trained]))
+        if tokens <= 1:
+            return None
+        return (f"[GEKO] No sample has been correct in any pass so far, at a median of {tokens:g} supervised tokens "
+                "a sample: on a token head a sample is correct only when every supervised token is the top-1 "
+                "prediction (a margin is its weakest token's, so mastery='margin' asks the same), and only correct "
+                "samples reach LIGHT or FREEZE, so every epoch trains every sample and saves nothing (its plan "
+                "rounded up to whole optimizer steps may cost a little more). To save compute, pass "
+                "compute_correctness= (e.g. token accuracy >= 0.9) and compute_confidence= to GEKOTrainer or "
+                "GEKOCallback, or set target_budget (--geko_target_budget 0.7) to spend a fixed share of the passes.")
 
     def trained_share(self, epoch: int, passes: int) -> float:
         """How much of a full-data epoch this epoch stands for: its share (a fractional last epoch), times the part
@@ -215,15 +250,24 @@ class GEKOTracker:
         passes_per_epoch = min(per_epoch * self.batch_size, self.num_samples)
         epochs = self._stock_epochs()
         passes = sum(min(b * self.batch_size, passes_per_epoch) for b in epochs)
-        seen = self.state.times_seen > 0
-        mean_tokens = float(self.state.tokens[seen].mean()) if seen.any() else 0.0
-        tokens_per_epoch = float(self.state.tokens[seen].sum()) + mean_tokens * float((~seen).sum())
         return {
             "epochs": sum(epochs) / per_epoch,
             "sample_passes": passes,
             "batches": sum(epochs),
-            "tokens": int(round(tokens_per_epoch * passes / self.num_samples)),
+            "tokens": int(round(self.tokens_per_epoch() * passes / self.num_samples)),
         }
+
+    def tokens_per_epoch(self) -> float:
+        """Supervised tokens of one full-data epoch: each trained sample at its mean over ALL its passes (a pass with
+        no supervised token counts 0: an MLM line that drew no mask, a prompt cut off), an untrained one at the mean
+        of the trained. So a run that trained every sample equally often has exactly its own token count as reference
+        (issue 34: 6.1% "saved" with 0 passes skipped, when empty passes were left out and their samples costed at
+        the mean sample's tokens)."""
+        trained = self.pass_count > 0
+        if not trained.any():
+            return 0.0
+        mean = self.pass_tokens[trained].astype(np.float64) / self.pass_count[trained]
+        return float(mean.sum()) + float(mean.mean()) * float(np.count_nonzero(~trained))
 
     def efficiency_report(self) -> dict:
         full = self.full_data_reference()
@@ -234,6 +278,7 @@ class GEKOTracker:
 
         return {
             "num_samples": self.num_samples,
+            "samples_per_optimizer_step": self.unit,
             "epochs": full["epochs"],
             "forward_sample_passes": t["sample_passes"],
             "backward_sample_passes": t["sample_passes"],  # every trained sample gets exactly one backward
@@ -262,6 +307,7 @@ class GEKOTracker:
             "history": list(self.history),
             "totals": dict(self.totals),
             "skipped": dict(self.skipped),
+            "pass_count": self.pass_count.copy(), "pass_tokens": self.pass_tokens.copy(),
             "plans": {int(e): p.copy() for e, p in self._plans.items()},
             "policy": self.policy.name, "policy_state": self.policy.state_dict(),
             "data_map": self.data_map.state_dict(),
@@ -290,10 +336,22 @@ class GEKOTracker:
         self.history = list(d["history"])
         self.totals = dict(d["totals"])
         self.skipped = {**self.skipped, **d.get("skipped", {})}
+        self._load_pass_counts(d)
         self._plans = {int(e): np.asarray(p, dtype=np.int64) for e, p in d.get("plans", {}).items()}
         self.policy.load_state_dict(d.get("policy_state", {}))
         if "data_map" in d:  # (states of geko_hf <= 0.3 have none: the map starts at the resumed epoch)
             self.data_map.load_state_dict(d["data_map"])
+
+
+    def _load_pass_counts(self, d: dict) -> None:
+        """The pass and token counts; a state saved before they existed (geko_hf <= 0.3) gets what its state implies:
+        each observation a pass at the sample's last token count."""
+        if "pass_count" in d:
+            self.pass_count = np.asarray(d["pass_count"]).astype(np.uint32)
+            self.pass_tokens = np.asarray(d["pass_tokens"]).astype(np.uint64)
+        else:
+            self.pass_count = self.state.times_seen.astype(np.uint32)
+            self.pass_tokens = self.state.tokens.astype(np.uint64) * self.pass_count
 
 
 def partition_line(row: dict) -> str:

@@ -7,7 +7,7 @@ efficiency report), never from defaults.
 
 from __future__ import annotations
 
-from .text import BAR
+from .text import BAR, why_negative
 
 
 def run_banner(args, model, tracker) -> str:
@@ -58,7 +58,13 @@ def _optim(args) -> str:
 
 
 def _checkpointing(model, args) -> bool:
-    return bool(args.gradient_checkpointing or getattr(model, "is_gradient_checkpointing", False))
+    """transformers 5.25 renamed gradient to activation checkpointing; the old `model.is_gradient_checkpointing`
+    warns (FutureWarning, "removed in v6"). The new names first; the old ones only where a version lacks them."""
+    on = getattr(args, "activation_checkpointing", None)
+    on = args.gradient_checkpointing if on is None else on
+    model_attr = "is_activation_checkpointing" if hasattr(type(model), "is_activation_checkpointing") \
+        else "is_gradient_checkpointing"
+    return bool(on or getattr(model, model_attr, False))
 
 
 def run_summary(report: dict, log_history: list) -> str:
@@ -67,6 +73,8 @@ def run_summary(report: dict, log_history: list) -> str:
     rows = [("Mastered (FREEZE)", f"{report['buckets']['FREEZE']:,} of {report['num_samples']:,} samples"),
             ("Compute saved", f"{100 * report['sample_passes_saved']:.1f}% of the sample passes "
                               f"({report['forward_sample_passes']:,} of {full:,} on full data)")]
+    if why_negative(report):
+        rows.append(("Saved < 0", why_negative(report)))
     evals = [e for e in log_history if any(k.startswith("eval_") and "accuracy" in k for k in e)]
     if evals:
         key = next(k for k in evals[-1] if k.startswith("eval_") and "accuracy" in k)
