@@ -202,12 +202,16 @@ class TrainerRun:
         return filter_dataset(dataset, self._trained(), regions, top_k_label_issues, where)
 
     def write_data_map(self, folder: str) -> list[str]:
-        """geko_data_map.parquet (and geko_data_map.png with matplotlib) in `folder`; the paths written."""
+        """geko_data_map.parquet, geko_data_map.html (the page to explore, report/data_map_page.py) and, with
+        matplotlib, geko_data_map.png in `folder`; the paths written."""
+        from ..report.data_map_page import DATA_MAP_PAGE, write_data_map_page
         from ..training.data_map import DATA_MAP_PLOT, write_data_map
 
-        paths = [write_data_map(self.data_map(), folder)]
+        table = self.data_map()
+        paths = [write_data_map(table, folder)]
         plot = self.plot_data_map(os.path.join(folder, DATA_MAP_PLOT))
-        return paths + ([plot] if plot else [])
+        page = write_data_map_page(table.to_dict(), os.path.join(folder, DATA_MAP_PAGE))
+        return paths + ([plot] if plot else []) + [page]
 
     def plot_data_map(self, path: str) -> str | None:
         """The Cartography picture (variability vs confidence, by correctness, regions marked); None without
