@@ -299,3 +299,17 @@ def test_pickle_and_deepcopy_round_trip():
     cfg = GEKOConfig(bucket_weights=[1, 2, 3], prune_frozen_after=4)
     assert pickle.loads(pickle.dumps(cfg)) == cfg
     assert copy.deepcopy(cfg) == cfg
+
+
+def test_the_docstring_groups_every_field():
+    """GEKOConfig's docstring lists each field under one headed section (TRL's SFTConfig docstring style): a new
+    field must be placed, and a removed one leaves no stale name."""
+    import dataclasses
+    import re
+
+    doc = GEKOConfig.__doc__
+    sections = doc[doc.index("    > "):]
+    lines = [line for line in sections.splitlines() if not line.strip().startswith(">")]
+    listed = re.findall(r"\b([a-z][a-z0-9_]+)\b", "\n".join(lines))
+    names = [f.name for f in dataclasses.fields(GEKOConfig)]
+    assert sorted(listed) == sorted(names)

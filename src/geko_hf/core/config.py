@@ -22,13 +22,28 @@ def _help(text: str) -> dict:
 
 @dataclass
 class GEKOConfig:
-    """Configuration of the GEKO algorithm (pure: no Trainer settings here).
+    """Configuration of GEKO: the selection policy, the bucket rules, how an epoch is planned, and the data map (pure:
+    no Trainer settings here). Every field is also `--geko_<name>` in `GEKOTrainingArguments` / `geko-hf`; each
+    field's help text (docs/configuration.md) says more.
 
     Bucket rules (evaluated at every repartition, per sample):
       FREEZE  correct and confidence > freeze_confidence and quality > freeze_quality and Q >= min_q_for_freeze
       LIGHT   correct otherwise, with margin p(label) - max other p > light_margin
       FOCUS   wrong and confidence <= focus_confidence, or correct at margin <= light_margin (at chance)
       HARD    wrong and confidence > focus_confidence
+
+    > Policy and output
+        policy, data_map, log_bucket_stats
+    > Mastery: when a sample is FREEZE, LIGHT, FOCUS or HARD
+        freeze_confidence, freeze_quality, focus_confidence, light_margin, quality_window, mastery, freeze_margin,
+        hard_margin, mastery_streak
+    > Q-value: the guard against freezing too early
+        q_value_lr, min_q_for_freeze, q_value_loss_scale, q_value_mode, freeze_after_observations, q_value_init
+    > Epoch plans: how many passes, to whom
+        bucket_weights, use_curriculum, epoch_budget, light_sample_rate, target_budget, stratify_by,
+        repartition_every, max_times_seen
+    > Samples that leave or come back
+        prune_frozen_after, stuck_after, stuck_min_gain, stuck_sample_rate, freeze_recheck_rate, final_full_share
     """
 
     freeze_confidence: float = field(
@@ -219,8 +234,8 @@ class GEKOConfig:
         default=True,
         metadata=_help(
             "geko_hf. Write the data map (every sample's training dynamics, region and label-issue rank) to "
-            "output_dir/geko_data_map.parquet, and its picture to geko_data_map.png, at train end. The map is "
-            "recorded either way (trainer.geko.data_map())."
+            "output_dir/geko_data_map.parquet, its picture to geko_data_map.png and its page to "
+            "geko_data_map.html, at train end. The map is recorded either way (trainer.geko.data_map())."
         ),
     )
     policy: str = field(
