@@ -80,3 +80,21 @@ def test_from_state_dict_of_a_state_saved_before_fractional_epochs():
     again = GEKOTracker.from_state_dict(sd)
     assert (again.last_epoch_fraction, again.fixed_steps) == (1.0, False)
     assert again.efficiency_report()["forward_sample_passes"] == sd["totals"]["sample_passes"]
+
+
+def test_run_length_is_one_value_from_any_way_in():
+    """num_train_epochs (fractional too) and max_steps give one RunLength; the tracker, the resume check and the
+    loop read the same value, and it survives the state file."""
+    from types import SimpleNamespace
+
+    from geko_hf.core.run_length import RunLength
+
+    assert RunLength.from_epochs(2.5) == RunLength(3, 0.5) and RunLength.from_epochs(2.5).epochs == 2.5
+    assert RunLength.from_max_steps(25, num_samples=40, unit=8) == RunLength(5, 1.0, True, 25)
+    args = SimpleNamespace(max_steps=-1, num_train_epochs=1.5)
+    assert RunLength.from_args(args, 40, 8).words() == "num_train_epochs=1.5"
+    with pytest.raises(ValueError, match="num_train_epochs must be > 0"):
+        RunLength.from_epochs(0)
+    tracker = GEKOTracker(40, GEKOConfig(), seed=0, unit=8, batch_size=8, **RunLength(5, 1.0, True, 25).as_kwargs())
+    assert tracker.length == RunLength.from_state(tracker.state_dict()) == RunLength(5, 1.0, True, 25)
+    assert tracker.length.words() == "max_steps=25"

@@ -14,6 +14,7 @@ from .buckets import BUCKET_NAMES, FOCUS, LIGHT, counts
 from .config import GEKOConfig
 from .data_map import DataMap
 from .policies import GEKOPolicy, policy_class, resolve_rules
+from .run_length import RunLength
 from .state import SampleState, fallback_margin
 
 
@@ -60,6 +61,11 @@ class GEKOTracker:
     @property
     def num_samples(self) -> int:
         return self.state.num_samples
+
+    @property
+    def length(self) -> RunLength:
+        """How long the run is (epochs, the last one's share, fixed steps), as one value."""
+        return RunLength(self.num_epochs, self.last_epoch_fraction, self.fixed_steps, self.max_steps)
 
     # -- planning -----------------------------------------------------------------------------------
     def phase_and_weights(self, epoch: int):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from ..core.config import GEKOConfig
+from ..core.run_length import RunLength
 from ..core.tracker import GEKOTracker
 
 
@@ -33,15 +34,6 @@ def has_optimizer_state(folder: str) -> bool:
 COSMETIC_FIELDS = frozenset({"log_bucket_stats", "data_map"})
 
 
-def _run_length_words(saved: dict) -> str:
-    if saved.get("fixed_steps", False):
-        if saved.get("max_steps"):  # (states of geko_hf <= 0.3 kept only the epoch count)
-            return f"max_steps={int(saved['max_steps'])}"
-        return f"max_steps (about {int(saved['num_epochs'])} full-data epochs)"
-    epochs = int(saved["num_epochs"]) - 1 + float(saved.get("last_epoch_fraction", 1.0))
-    return f"num_train_epochs={epochs:g}"
-
-
 def check_same_run(folder: str, saved: dict, tracker: GEKOTracker) -> None:
     """A checkpoint's next plans were drawn, and its curriculum and schedule laid out, under its GEKOConfig, seed
     and run length: continuing under others would train a plan with the new weights (a LIGHT sample drawn at rate
@@ -52,10 +44,11 @@ def check_same_run(folder: str, saved: dict, tracker: GEKOTracker) -> None:
                if k not in COSMETIC_FIELDS and then[k] != now[k]]
     if int(saved["seed"]) != tracker.seed:
         changed.append(f"seed={int(saved['seed'])} (now {tracker.seed})")
-    here = {"num_epochs": tracker.num_epochs, "last_epoch_fraction": tracker.last_epoch_fraction,
-            "fixed_steps": tracker.fixed_steps, "max_steps": tracker.max_steps if saved.get("max_steps") else 0}
-    if _run_length_words(saved) != _run_length_words(here):
-        changed.append(f"{_run_length_words(saved)} (now {_run_length_words(here)})")
+    then_length, now_length = RunLength.from_state(saved), tracker.length
+    if not saved.get("max_steps"):  # a state of geko_hf <= 0.3 kept no max_steps: compare what it kept
+        now_length = RunLength(now_length.num_epochs, now_length.last_epoch_fraction, now_length.fixed_steps)
+    if then_length.words() != now_length.words():
+        changed.append(f"{then_length.words()} (now {now_length.words()})")
     if changed:
         raise ValueError(
             f"Checkpoint {folder} was saved with {', '.join(changed)}: GEKO's saved plans, curriculum and schedule "

@@ -11,12 +11,12 @@ the epoch events) each hold the same `TrainerRun` and talk only to it, never to 
 from __future__ import annotations
 
 import logging
-import math
 import os
 
 from ..core.checkpoint import dataset_fingerprint, load_geko_state
 from ..core.config import GEKOConfig
 from ..training.loop import GEKOLoop, StatsBuffer
+from ..core.run_length import RunLength
 from ..core.tracker import GEKOTracker
 from .resume import check_same_batch, check_same_run, has_optimizer_state
 
@@ -240,16 +240,5 @@ def column_groups(dataset, column: str):
 
 
 def run_length(args, num_samples: int, unit: int) -> dict:
-    """How long the run is, in the tracker's terms: whole epochs, the share of the last one, or fixed steps.
-
-    num_train_epochs=1.5 trains one epoch and the first half (in optimizer steps) of the next, as the stock
-    Trainer does; max_steps fixes the optimizer steps, and epochs then follow one another until it is reached."""
-    if args.max_steps > 0:
-        steps_per_full_epoch = max(-(-num_samples // unit), 1)
-        return {"num_epochs": max(-(-args.max_steps // steps_per_full_epoch), 1), "last_epoch_fraction": 1.0,
-                "fixed_steps": True, "max_steps": args.max_steps}
-    epochs = float(args.num_train_epochs)
-    if epochs <= 0:
-        raise ValueError(f"num_train_epochs must be > 0 with GEKO (or set max_steps), got {epochs}.")
-    whole = math.ceil(epochs)
-    return {"num_epochs": whole, "last_epoch_fraction": epochs - (whole - 1), "fixed_steps": False}
+    """The tracker's run-length arguments from TrainingArguments (see core/run_length.py)."""
+    return RunLength.from_args(args, num_samples, unit).as_kwargs()

@@ -23,7 +23,6 @@ order, and the next epoch's plan is checked equal on every rank (see ranks.py).
 from __future__ import annotations
 
 import logging
-import math
 
 import numpy as np
 import torch
@@ -32,6 +31,7 @@ from ..core.checkpoint import load_geko_state, save_geko_state
 from ..core.config import GEKOConfig
 from .ranks import check_same_plan, global_step_order
 from .sampler import GEKOSampler
+from ..core.run_length import RunLength
 from ..core.tracker import GEKOTracker
 
 logger = logging.getLogger("geko_hf")
@@ -104,11 +104,10 @@ class GEKOLoop:
                  tracker_class=GEKOTracker):
         if num_epochs <= 0:
             raise ValueError(f"`num_epochs` must be > 0, got {num_epochs}.")
-        whole = math.ceil(num_epochs)
         global_batch = int(batch_size) * int(world_size)
-        tracker = tracker_class(int(num_samples), config or GEKOConfig(), seed=seed, num_epochs=whole,
+        tracker = tracker_class(int(num_samples), config or GEKOConfig(), seed=seed,
                                 unit=global_batch * int(gradient_accumulation_steps), batch_size=global_batch,
-                                last_epoch_fraction=num_epochs - (whole - 1))
+                                **RunLength.from_epochs(num_epochs).as_kwargs())
         self._bind(tracker)
 
     @classmethod
