@@ -41,5 +41,7 @@ def test_quickstart_notebook_executes(tmp_path, monkeypatch):
     assert (tmp_path / "quickstart_output" / "accelerate_loop" / "geko_state.npz").exists()
     png = tmp_path / "quickstart_output" / "minilm_buckets.png"
     assert png.exists() and os.path.getsize(png) > 20_000
+    assert "next run: 246 of 256 reviews" in text  # the data map's filter
+    assert (tmp_path / "quickstart_output" / "minilm_data_map.png").exists()
     last = nb.cells[-1]
-    assert any("image/png" in o.get("data", {}) for o in last.outputs), "the plot is displayed in the notebook"
+    assert any("image/png" in o.get("data", {}) for o in last.outputs), "the data map is displayed in the notebook"
