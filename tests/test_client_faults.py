@@ -294,3 +294,17 @@ def test_report_reads_the_newest_checkpoints_log_history_when_the_top_has_none(t
     out = report([str(tmp_path), "--no_plot", "--top_k", "0"])
     assert out["history"][0]["train_loss"] == 2.0 and out["history"][1]["train_loss"] == 1.5
     assert "checkpoint-4" in capsys.readouterr().out  # says where the history came from
+
+
+def test_max_steps_with_epochwise_eval_or_save_warns_that_they_run_per_shorter_geko_epoch(tmp_path, caplog):
+    # Issue 34's max_steps run "ran many more evaluations/checkpoints than stock": its epochs shrank to one step.
+    # Before: no word (`"save_strategy='epoch'" in caplog.text` failed).
+    from hf_helpers import make_args, tiny_gpt2, toy_lm_dataset
+
+    from geko_hf import GEKOTrainer
+
+    trainer = GEKOTrainer(model=tiny_gpt2(), train_dataset=toy_lm_dataset(16),
+                          args=make_args(tmp_path, max_steps=2, save_strategy="epoch", save_only_model=True))
+    with caplog.at_level(logging.WARNING, logger="geko_hf"):
+        trainer.train()
+    assert "save_strategy='epoch'" in caplog.text and "eval_steps / save_steps" in caplog.text

@@ -146,6 +146,7 @@ class GEKOCallback(TrainerCallback):
                 "GEKO with max_steps=%d: the number of optimizer steps is fixed, so GEKO saves no compute; it spends "
                 "the steps on samples not yet mastered (more, shorter epochs). To save compute, set num_train_epochs "
                 "instead.", args.max_steps)
+        _warn_epochwise_under_max_steps(args, self.run.follows_trainer)
         if args.train_sampling_strategy not in ("random", None) and not self.run.follows_trainer:
             raise ValueError(
                 f"train_sampling_strategy={args.train_sampling_strategy!r} replaces the training sampler, which "
@@ -269,6 +270,18 @@ def early_end_reason(tracker: GEKOTracker) -> str:
     passes = int((cfg.max_times_seen - s.times_seen[left].astype(np.int64)).sum())
     return (f"Not one optimizer step left to train: the {n} samples not FREEZE have {passes} passes left under "
             f"max_times_seen={cfg.max_times_seen}, and a step takes {tracker.unit}")
+
+
+def _warn_epochwise_under_max_steps(args, follows_trainer: bool) -> None:
+    """Under max_steps GEKO runs more, shorter epochs than the stock Trainer (down to one optimizer step when few
+    samples are left to train), so what HF does once an epoch (eval_strategy / save_strategy 'epoch') runs more
+    often: issue 34's max_steps=90 run evaluated and saved far more often than the stock run."""
+    epochwise = [name for name in ("eval_strategy", "save_strategy") if getattr(args, name, None) == "epoch"]
+    if args.max_steps > 0 and epochwise and not follows_trainer:
+        logger.warning(
+            "GEKO with max_steps=%d and %s='epoch': GEKO's epochs shrink as samples are mastered (to one optimizer "
+            "step when few are left), so this runs once per GEKO epoch, more often than in the stock run. Use 'steps' "
+            "with eval_steps / save_steps to keep their number.", args.max_steps, "='epoch' and ".join(epochwise))
 
 
 def _log_payload(row: dict, tracker: GEKOTracker) -> dict:
