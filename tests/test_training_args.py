@@ -45,6 +45,8 @@ def _non_default(f: dataclasses.Field):
         return ["label"], "label"
     if f.name == "target_budget":
         return ["0.6"], 0.6
+    if f.name == "policy":
+        return ["observe"], "observe"
     raise AssertionError(f"no non-default CLI value for new GEKOConfig field {f.name!r} ({hint}); add one here")
 
 
@@ -166,3 +168,8 @@ def test_direct_construction(tmp_path):
 def test_preset_overridden_by_default_valued_flag(tmp_path):
     cfg = _parse(["--geko_preset", "aggressive", "--geko_use_curriculum", "true"], tmp_path).geko_config
     assert cfg.use_curriculum is True
+
+
+def test_an_unknown_policy_names_the_registered_ones(tmp_path):
+    with pytest.raises(ValueError, match=r"`geko_policy` must be a registered selection policy \(.*observe.*\), got 'obsrve'"):
+        _parse(["--geko_policy", "obsrve"], tmp_path)
