@@ -10,9 +10,9 @@ import math
 import numpy as np
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-from .device import bf16_supported
 from ..report.banner import freeze_rule  # noqa: F401  (named here in 0.3)
 from ..report.text import BAR, why_negative
+from .device import bf16_supported
 
 
 class ConsoleCallback(ProgressCallback):

@@ -22,9 +22,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
+from ..report.text import enrich_history, format_hard, hard_samples, last_eval
 from .console import install_console, quiet_library_bars, summary
 from .device import device_defaults
-from ..report.text import enrich_history, format_hard, hard_samples, last_eval
 from .run_files import PLOT_FILE, TEXTS_FILE, resume_target, try_plot, with_texts, write_report
 
 SFT_DEFAULTS = {  # the embedded default's recipe (minutes on 2 CPU cores); the user's flags still win

@@ -38,11 +38,11 @@ from typing import Optional
 from ..core.data_map_table import data_map_columns
 from ..core.label_issues import suspect_samples
 from ..core.tracker import GEKOTracker
-from ..training.data_map import DATA_MAP_PLOT
 from ..report.data_map_page import DATA_MAP_PAGE, write_data_map_page
 from ..report.data_map_plot import plot_data_map
 from ..report.text import (REGION_ORDER, data_map_examples, enrich_history, format_bucket_table, format_data_map,
                            format_hard, format_history, format_report, format_suspects, hard_samples, last_eval)
+from ..training.data_map import DATA_MAP_PLOT
 from .data import compute_accuracy, load_data, load_model, tokenize
 from .device import bf16_supported, device_defaults  # noqa: F401  (bf16_supported: users import it from here)
 from .run_files import (PLOT_FILE, REPORT_FILE, TEXTS_FILE, find_up, load_tracker_state, plot_title, read_json,
@@ -205,8 +205,8 @@ def _train(sa, args, t0) -> dict:
     from transformers import DataCollatorWithPadding
 
     from .. import __version__
-    from .console import banner, install_console, precision, summary
     from ..hf.trainer import GEKOTrainer
+    from .console import banner, install_console, precision, summary
 
     data = load_data(sa)
     num_labels = len(data.label_names) if data.label_names else int(max(data.train["label"])) + 1

@@ -238,10 +238,6 @@ class DataMap:
         variability works, e.g. the early_* statistics renamed.
         """
         return regions_of(self.statistics() if stats is None else stats)
-        v_cut, c_cut = _cutoffs(conf, var)
-        names = np.where(var > v_cut, REGIONS[1], np.where(conf < c_cut, REGIONS[2], REGIONS[0]))
-        out[seen] = names.astype(object)
-        return out
 
     def state_dict(self) -> dict:
         """version, num_samples, burn_out and copies of the per-sample arrays; survives np.savez / np.load."""

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from . import accounting, curriculum
-from .buckets import BUCKET_NAMES, FOCUS, LIGHT, counts
+from .buckets import BUCKET_NAMES, counts
 from .config import GEKOConfig
 from .data_map import DataMap
 from .policies import GEKOPolicy, policy_class, resolve_rules

@@ -40,18 +40,18 @@ import logging
 import numpy as np
 from transformers import TrainerCallback
 
-from ..report.banner import run_banner, run_summary
 from ..core.buckets import FREEZE
 from ..core.config import GEKOConfig
 from ..core.policies import GEKOPolicy
-from .contract import check_private_methods, check_transformers_version
-from .preflight import check_train_dataset, refuse_unsupported_trainer
-from .class_swap import swap_in_geko
-from .mixin import GEKOMixin
+from ..core.tracker import GEKOTracker, partition_line
+from ..report.banner import run_banner, run_summary
 from ..report.text import format_report
+from .class_swap import swap_in_geko
+from .contract import check_private_methods, check_transformers_version
+from .mixin import GEKOMixin
+from .preflight import check_train_dataset, refuse_unsupported_trainer
 from .run import TrainerRun
 from .schedule import retarget
-from ..core.tracker import GEKOTracker, partition_line
 
 __all__ = ["GEKOCallback"]
 

@@ -14,17 +14,17 @@ import logging
 import torch
 from transformers import Trainer
 
-from .alignment import shifts_labels
 from ..core.checkpoint import STATE_FILE, newest_complete_checkpoint
-from .contract import initial_values_positions
-from .preflight import check_train_dataset, data_parallel_batch
+from ..core.label_issues import suspect_samples
 from ..training.ids import ID_COLUMN, IdCollator, missing_ids_error, with_ids
 from ..training.importance import output_tensor, weight_sample_gradients
-from .run import TrainerRun
 from ..training.sampler import GEKOSampler
-from .schedule import install_warp
 from ..training.stats import check_one_sample_per_sequence, sample_stats
-from ..core.label_issues import suspect_samples
+from .alignment import shifts_labels
+from .contract import initial_values_positions
+from .preflight import check_train_dataset, data_parallel_batch
+from .run import TrainerRun
+from .schedule import install_warp
 
 logger = logging.getLogger("geko_hf")
 

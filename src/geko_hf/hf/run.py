@@ -15,9 +15,9 @@ import os
 
 from ..core.checkpoint import dataset_fingerprint, load_geko_state
 from ..core.config import GEKOConfig
-from ..training.loop import GEKOLoop, StatsBuffer
 from ..core.run_length import RunLength
 from ..core.tracker import GEKOTracker
+from ..training.loop import GEKOLoop, StatsBuffer
 from .resume import check_same_batch, check_same_run, has_optimizer_state
 
 logger = logging.getLogger("geko_hf")

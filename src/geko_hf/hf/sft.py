@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from transformers import TrainingArguments
 
 from .callback import GEKOCallback
-from .preflight import refuse_packing
 from .mixin import GEKOMixin
+from .preflight import refuse_packing
 from .training_args import GEKOArguments, geko_config_from_args
 
 INSTALL_HINT = "pip install geko_hf[trl]"

@@ -29,10 +29,10 @@ import torch
 
 from ..core.checkpoint import load_geko_state, save_geko_state
 from ..core.config import GEKOConfig
-from .ranks import check_same_plan, global_step_order
-from .sampler import GEKOSampler
 from ..core.run_length import RunLength
 from ..core.tracker import GEKOTracker
+from .ranks import check_same_plan, global_step_order
+from .sampler import GEKOSampler
 
 logger = logging.getLogger("geko_hf")
 
