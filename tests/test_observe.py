@@ -157,3 +157,22 @@ def test_cli_report_data_map_prints_regions_with_texts_and_draws_the_map(tmp_pat
     assert (checkpoint / DATA_MAP_PLOT).read_bytes()[:4] == b"\x89PNG"
     easy = out["data_map"]["examples"]["easy-to-learn"]
     assert [r["confidence"] for r in easy] == sorted((r["confidence"] for r in easy), reverse=True)
+
+
+def test_the_handle_before_training_says_what_to_do(tmp_path):
+    trainer = GEKOTrainer(model=tiny_gpt2(0), args=_args(tmp_path), train_dataset=toy_lm_dataset(n=N))
+    with pytest.raises(RuntimeError, match="call trainer.train"):
+        trainer.geko.data_map()
+    with pytest.raises(RuntimeError, match="resume_from_checkpoint"):
+        trainer.geko.load(str(tmp_path))
+
+
+def test_save_and_load_through_the_handle(tmp_path):
+    trainer, _ = _train(tmp_path, [GEKOCallback(observe_only=True)])
+    before = trainer.geko.data_map().to_pandas()
+    trainer.geko.save(str(tmp_path / "saved"))
+    trainer.geko.tracker.data_map.update([0], 9, [5.0], [False], [-1.0])  # change it, then load it back
+    trainer.geko.load(str(tmp_path / "saved"))
+    after = trainer.geko.data_map().to_pandas()
+    assert after["observations"].tolist() == before["observations"].tolist()
+    assert after["confidence"].tolist() == pytest.approx(before["confidence"].tolist())

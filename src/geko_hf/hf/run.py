@@ -91,7 +91,7 @@ class TrainerRun:
         self.buffer.clear()
         self.restored, self.new_run = False, False
         if self.resume_from is not None:
-            self.load(self.resume_from)
+            self.restore(self.resume_from)
         return tracker
 
     def begin_train(self) -> None:
@@ -125,7 +125,29 @@ class TrainerRun:
                 "schedule_total": self.schedule_total}
 
     def load(self, folder: str) -> None:
-        """Restore everything a checkpoint holds; a stock-Trainer checkpoint gives a warning and fresh state."""
+        """Load a checkpoint's (or a `save()`d folder's) GEKO state into this run: the state, the data map, the
+        plans. The checkpoint must be of this training dataset. To continue TRAINING from a checkpoint, pass it to
+        `trainer.train(resume_from_checkpoint=...)` instead (that also checks the step, config and run length)."""
+        if self.tracker is None:
+            raise RuntimeError(
+                f"trainer.geko.load({folder!r}) needs the run's state to load into, which is built when training "
+                "starts: use trainer.train(resume_from_checkpoint=...) to continue from it, or read the folder with "
+                "`geko-hf report PATH --data-map` (or GEKOTracker.from_state_dict(load_geko_state(PATH)['tracker']))."
+            )
+        payload = load_geko_state(folder)
+        self._check_fingerprint(folder, payload)
+        self.loop.load(payload)
+
+    def _check_fingerprint(self, folder: str, payload: dict) -> None:
+        saved, ours = payload.get("fingerprint") or {}, self.fingerprint
+        if saved != ours:
+            raise ValueError(
+                f"Checkpoint {folder} was saved for a different training dataset: its fingerprint is {saved}, the "
+                f"current dataset's is {ours}. Resume with the dataset it was trained on, or start a new run."
+            )
+
+    def restore(self, folder: str) -> None:
+        """Resume: restore everything a checkpoint holds; a stock-Trainer checkpoint gives a warning and fresh state."""
         try:
             payload = load_geko_state(folder)
         except FileNotFoundError:
@@ -140,12 +162,7 @@ class TrainerRun:
                 "a checkpoint saved without save_only_model, or start a new run from the saved model "
                 "(model_name_or_path=the checkpoint folder, without resume_from_checkpoint)."
             )
-        saved, ours = payload.get("fingerprint") or {}, self.fingerprint
-        if saved != ours:
-            raise ValueError(
-                f"Checkpoint {folder} was saved for a different training dataset: its fingerprint is {saved}, the "
-                f"current dataset's is {ours}. Resume with the dataset it was trained on, or start a new run."
-            )
+        self._check_fingerprint(folder, payload)
         check_same_batch(folder, payload["tracker"], self.tracker)
         check_same_run(folder, payload["tracker"], self.tracker)
         self.loop.load(payload)
@@ -166,7 +183,7 @@ class TrainerRun:
     # -- the public handle, trainer.geko ---------------------------------------------------------------------
     def _trained(self) -> GEKOTracker:
         if self.tracker is None:
-            raise RuntimeError("No GEKO state yet: call trainer.train() first (or trainer.geko.load(checkpoint)).")
+            raise RuntimeError("No GEKO state yet: call trainer.train() first.")
         return self.tracker
 
     @property
