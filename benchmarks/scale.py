@@ -6,6 +6,7 @@ gave freed memory back), next to its wall and CPU time. The rows are tiny (`inpu
 built from numpy arrays, so the dataset itself is 24 bytes a row and what is measured is GEKO's own cost.
 
     python benchmarks/scale.py            # about 7 minutes on 2 cores; writes benchmarks/results/scale.{json,md}
+    python benchmarks/scale.py --quick    # 10k and 100k samples, 1 process a step: an end-to-end check (scale_quick.*)
 
 Steps (GEKOLoop is what GEKOCallback and a plain loop both drive; batch 32, 3 epochs, default GEKOConfig):
   with_ids            geko_hf.training.ids.with_ids(ds): attach the `geko_sample_id` column
@@ -26,6 +27,7 @@ Steps (GEKOLoop is what GEKOCallback and a plain loop both drive; batch 32, 3 ep
   restore             GEKOLoop(N, ...).load(payload): the loaded payload back into a fresh loop
 """
 
+import argparse
 import datetime
 import json
 import os
@@ -47,6 +49,7 @@ STEPS = ("with_ids", "with_ids_again", "with_ids_shuffled", "with_ids_stale", "p
          "state_payload", "save", "load", "restore")
 REPEATS = 2  # fresh processes per step; the one with the least wall time is reported (others' load on the cores)
 STEP_TIMEOUT_S = 600  # per subprocess
+QUICK_SIZES = (10_000, 100_000)  # --quick: every step end to end in about a minute
 CHILD_ENV = {"TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
 OUT_DIR = Path(__file__).resolve().parent / "results"
 
@@ -157,7 +160,8 @@ def child(step, n):
             return loop
 
         m, loop = measure(build_and_plan)
-        info = dict(plan_len=int(len(loop.plan())), state_bytes_per_sample=loop.tracker.state.bytes_per_sample())
+        info = dict(plan_len=int(len(loop.plan())), state_bytes_per_sample=loop.tracker.state.bytes_per_sample(),
+                    data_map_bytes_per_sample=loop.tracker.data_map.memory_bytes_per_sample())
     elif step == "sampler_pass":
         loop = make_loop(n)
         sampler = GEKOSampler(loop.tracker, epoch=None)
@@ -193,9 +197,13 @@ def child(step, n):
                 payload = loop.state_payload()
                 m, path = measure(lambda: save_geko_state(folder, payload))
                 size = os.path.getsize(path)
-                saved_state = sum(v.nbytes for v in payload["tracker"]["state"].values() if isinstance(v, np.ndarray))
+                tracker = payload["tracker"]
+                saved_state = sum(v.nbytes for v in tracker["state"].values() if isinstance(v, np.ndarray))
+                saved_map = sum(v.nbytes for v in tracker.get("data_map", {}).values() if isinstance(v, np.ndarray))
+                counters = sum(v.nbytes for v in tracker.values() if isinstance(v, np.ndarray))  # passes, tokens
                 info = dict(file_bytes=size, file_bytes_per_sample=size / n,
-                            saved_state_bytes_per_sample=saved_state / n,
+                            saved_state_bytes_per_sample=saved_state / n, saved_data_map_bytes_per_sample=saved_map / n,
+                            saved_counter_bytes_per_sample=counters / n,
                             plan_bytes_per_sample=8 * len(loop.plan()) / n, planned_share=len(loop.plan()) / n)
             else:
                 save_geko_state(folder, loop.state_payload())
@@ -228,8 +236,15 @@ def run_child(step, n):
 
 
 def main():
+    global SIZES, REPEATS
     from geko_hf import __version__
 
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="small sizes, 1 process a step (results in scale_quick.*)")
+    quick = p.parse_args().quick
+    if quick:
+        SIZES, REPEATS = QUICK_SIZES, 1
+    stem = "scale_quick" if quick else "scale"  # --quick never overwrites the real results
     rows = []
     for n in SIZES:
         for step in STEPS:
@@ -260,14 +275,17 @@ def main():
         save = by.get((n, "save"), {})
         summary[n] = dict(file_bytes_per_sample=save.get("file_bytes_per_sample"),
                           saved_state_bytes_per_sample=save.get("saved_state_bytes_per_sample"),
+                          saved_data_map_bytes_per_sample=save.get("saved_data_map_bytes_per_sample"),
+                          saved_counter_bytes_per_sample=save.get("saved_counter_bytes_per_sample"),
                           plan_bytes_per_sample=save.get("plan_bytes_per_sample"),
                           planned_share=save.get("planned_share"),
-                          memory_state_bytes_per_sample=by.get((n, "plan"), {}).get("state_bytes_per_sample"))
+                          memory_state_bytes_per_sample=by.get((n, "plan"), {}).get("state_bytes_per_sample"),
+                          memory_data_map_bytes_per_sample=by.get((n, "plan"), {}).get("data_map_bytes_per_sample"))
     result = dict(machine=machine, settings=dict(sizes=SIZES, row_len=ROW_LEN, batch_size=BATCH_SIZE,
-                                                 num_epochs=NUM_EPOCHS, seed=SEED),
+                                                 num_epochs=NUM_EPOCHS, seed=SEED, quick=quick),
                   summary={str(n): s for n, s in summary.items()}, rows=rows)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "scale.json").write_text(json.dumps(result, indent=2) + "\n")
+    (OUT_DIR / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
 
     def cell(n, step):
         r = by.get((n, step), {})
@@ -276,7 +294,7 @@ def main():
         return f"{r['wall_s']:.3f} ({r['cpu_s']:.3f}) | {r['peak_rss_delta_mb']:.0f} |"
 
     md = [
-        "# Scale benchmark (`python benchmarks/scale.py`)",
+        f"# Scale benchmark (`python benchmarks/scale.py{' --quick' if quick else ''}`)",
         "",
         f"Machine: {machine['platform']}, {machine['processor']}, {machine['cpu_count']} CPUs, Python "
         f"{machine['python']}, numpy {machine['numpy']}, datasets {machine['datasets']}, pyarrow {machine['pyarrow']}, "
@@ -299,13 +317,16 @@ def main():
         if s["file_bytes_per_sample"] is not None:
             md.append(f"- {n:,} samples: the checkpoint file (`geko_state.npz` at the end of epoch 1) holds "
                       f"**{s['file_bytes_per_sample']:.1f} bytes per sample**: {s['saved_state_bytes_per_sample']:.0f} "
-                      f"of state arrays and {s['plan_bytes_per_sample']:.1f} of the next epoch's plan (int64 ids; "
+                      f"of state arrays, {s['saved_data_map_bytes_per_sample']:.0f} of the data map, "
+                      f"{s['saved_counter_bytes_per_sample']:.0f} of per-sample pass and token counters "
+                      f"and {s['plan_bytes_per_sample']:.1f} of the next epoch's plan (int64 ids; "
                       f"{100 * s['planned_share']:.0f}% of the samples planned). In memory the state is "
-                      f"{s['memory_state_bytes_per_sample']:.0f} B/sample (a float32 quality cache, rebuilt on load).")
+                      f"{s['memory_state_bytes_per_sample']:.0f} B/sample (a float32 quality cache, rebuilt on load) "
+                      f"and the data map {s['memory_data_map_bytes_per_sample']} B/sample.")
     md.append("- A checkpoint taken mid-epoch also holds that epoch's records so far: 29 bytes per trained pass "
               "(int64 id and tokens, float32 loss, confidence and margin, bool correct).")
     md += ["", "Steps: see the docstring of `benchmarks/scale.py`."]
-    (OUT_DIR / "scale.md").write_text("\n".join(md) + "\n")
+    (OUT_DIR / f"{stem}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
 
