@@ -176,3 +176,14 @@ def test_save_and_load_through_the_handle(tmp_path):
     after = trainer.geko.data_map().to_pandas()
     assert after["observations"].tolist() == before["observations"].tolist()
     assert after["confidence"].tolist() == pytest.approx(before["confidence"].tolist())
+
+
+def test_observe_prints_the_map_not_buckets_and_logs_region_shares(tmp_path, capsys):
+    trainer, _ = _train(tmp_path, [GEKOCallback(observe_only=True)])
+    out = capsys.readouterr().out
+    assert "[GEKO] Epoch 1 data map: easy-to-learn" in out and "Partition" not in out
+    assert "observe only: trains as the stock Trainer" in out and "efficiency report" not in out
+    assert f"[GEKO] Data map of {N} samples: " in out and DATA_MAP_FILE in out
+    logged = [e for e in trainer.state.log_history if "geko/ambiguous_share" in e]
+    assert len(logged) == 2 and sum(logged[-1][f"geko/{k}_share"] for k in ("easy_to_learn", "ambiguous",
+                                                                             "hard_to_learn")) == pytest.approx(1)

@@ -45,7 +45,7 @@ from ..core.config import GEKOConfig
 from ..core.policies import GEKOPolicy
 from ..core.tracker import GEKOTracker, partition_line
 from ..report.banner import run_banner, run_summary
-from ..report.text import format_report
+from ..report.text import data_map_line, format_report, region_shares
 from .class_swap import swap_in_geko
 from .contract import check_private_methods, check_transformers_version
 from .mixin import GEKOMixin
@@ -221,9 +221,11 @@ class GEKOCallback(TrainerCallback):
         self.run.in_epoch = False
         if not self.run.follows_trainer:
             state.epoch = epoch + row["epoch_share"]  # a run stopped mid-epoch ends at its fraction
+        shares = region_shares(tracker.data_map)
         if state.is_world_process_zero and self.config.log_bucket_stats:
-            print(partition_line(row), flush=True)
-        trainer.log(_log_payload(row, tracker))
+            # observe routes nothing: its buckets are no news; the map is
+            print(data_map_line(row["epoch"], shares) if self.run.follows_trainer else partition_line(row), flush=True)
+        trainer.log({**_log_payload(row, tracker), **{f"geko/{k}_share": v for k, v in shares.items()}})
         if not control.should_training_stop and not self.run.follows_trainer and nothing_left(tracker):
             where = (f"step {state.global_step} of max_steps={args.max_steps}" if args.max_steps > 0 else
                      f"{tracker.epoch}/{tracker.num_epochs} epochs, step {state.global_step}")
@@ -238,10 +240,12 @@ class GEKOCallback(TrainerCallback):
         if self.tracker is None or not self.tracker.history:
             return
         report = self.run.efficiency_report()
-        if state.is_world_process_zero and self.config.data_map:
-            self.run.write_data_map(args.output_dir)
+        paths = self.run.write_data_map(args.output_dir) if state.is_world_process_zero and self.config.data_map else []
         if state.is_world_process_zero and self.config.log_bucket_stats:
-            print(format_report(report), flush=True)
+            if paths:
+                print(f"[GEKO] Data map of {self.tracker.num_samples:,} samples: {', '.join(paths)}", flush=True)
+            if not self.run.follows_trainer:  # (observe trains what the stock run trains: nothing saved to report)
+                print(format_report(report), flush=True)
             if self.run.banner:
                 print(run_summary(report, state.log_history), flush=True)
 

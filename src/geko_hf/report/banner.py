@@ -28,7 +28,8 @@ def run_banner(args, model, tracker) -> str:
         ("Warmup", f"{args.warmup_steps:g} of the steps (ratio)" if 0 < args.warmup_steps < 1
                    else f"{args.warmup_steps:g} steps"),
         ("Curriculum", "ON (mountain)" if cfg.use_curriculum else "OFF"),
-        ("GEKO", freeze_rule(cfg) + _spend(cfg)),
+        ("GEKO", "observe only: trains as the stock Trainer, records the data map" if cfg.policy == "observe"
+                 else freeze_rule(cfg) + _spend(cfg)),
     ]
     return "\n".join([BAR, "  GEKO training", BAR] + [f"  {k:<19}: {v}" for k, v in rows] + [BAR])
 

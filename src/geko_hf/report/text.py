@@ -187,6 +187,19 @@ REGION_ORDER = {"easy-to-learn": ("confidence", True), "ambiguous": ("variabilit
                 "hard-to-learn": ("confidence", False)}
 
 
+def region_shares(data_map) -> dict:
+    """Each region's share of the samples observed so far (names with '-' as '_': metric keys)."""
+    regions = data_map.regions()
+    seen = max(int((regions != "").sum()), 1)
+    return {name.replace("-", "_"): float((regions == name).sum()) / seen for name in REGION_ORDER}
+
+
+def data_map_line(epoch: int, shares: dict) -> str:
+    """The per-epoch line of an observe-only run: `[GEKO] Epoch 1 data map: easy-to-learn 38% | ambiguous ...`."""
+    parts = [f"{name} {100 * shares[name.replace('-', '_')]:.0f}%" for name in REGION_ORDER]
+    return f"[GEKO] Epoch {epoch} data map: " + " | ".join(parts)
+
+
 def data_map_examples(columns: dict, k: int) -> dict:
     """The top-k samples of each region (easy: most confident; ambiguous: most variable; hard: least confident) and
     the top-k label issues, as rows {"id", "confidence", "variability", "correctness", "aum", ...}."""
