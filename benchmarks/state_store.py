@@ -38,9 +38,8 @@ OUT_DIR = Path(__file__).resolve().parent / "results"
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--quick", action="store_true", help="small sizes, 1 repeat (results in state_store_quick.*)")
 QUICK = parser.parse_args().quick
-if QUICK:
-    SIZES, REPEATS = QUICK_SIZES, 1
-STEM = "state_store_quick" if QUICK else "state_store"  # --quick never overwrites the real results
+# --quick never overwrites the real results
+SIZES, REPEATS, STEM = (QUICK_SIZES, 1, "state_store_quick") if QUICK else (SIZES, REPEATS, "state_store")
 
 
 def timed(fn, repeats=REPEATS, burn_in=BURN_IN):
