@@ -17,11 +17,14 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("pandas")
 
 from geko_hf import GEKOConfig  # noqa: E402
+import geko_hf.cli as geko_hf_cli  # noqa: E402
+from geko_hf.cli import run_files  # noqa: E402
 from geko_hf.cli import train as cli  # noqa: E402
 from geko_hf.cli.assets import LABEL_NAMES, load_rotten_tomatoes, rotten_tomatoes_frame  # noqa: E402
 from geko_hf.core.buckets import FREEZE, HARD, LIGHT  # noqa: E402
 from geko_hf.core.checkpoint import STATE_FILE, save_geko_state  # noqa: E402
 from geko_hf.core.tracker import GEKOTracker  # noqa: E402
+from geko_hf.report.text import hard_samples  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TINY = ["--tiny_model", "--n_train", "64", "--n_eval", "32", "--num_train_epochs", "2",
@@ -34,7 +37,7 @@ def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "run"
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):  # (capsys is function-scoped)
-        assert cli.main(["train", *TINY, "--output_dir", str(out)]) == 0
+        assert geko_hf_cli.main(["train", *TINY, "--output_dir", str(out)]) == 0
     return out, buf.getvalue()
 
 
@@ -85,8 +88,8 @@ def test_train_args_from_json_file(tmp_path):
 
 
 def test_usage_and_unknown_command(capsys):
-    assert cli.main([]) == 0 and "geko-hf train" in capsys.readouterr().out
-    assert cli.main(["fly"]) == 2 and "unknown command" in capsys.readouterr().err
+    assert geko_hf_cli.main([]) == 0 and "geko-hf train" in capsys.readouterr().out
+    assert geko_hf_cli.main(["fly"]) == 2 and "unknown command" in capsys.readouterr().err
 
 
 # -- geko-hf train -----------------------------------------------------------------------------------------
@@ -94,7 +97,7 @@ def test_train_writes_report_plot_texts_and_state(tiny_run):
     out, stdout = tiny_run
     assert "GEKO Training" in stdout and "[GEKO] Epoch 1 Partition:" in stdout
     assert "GEKO efficiency report" in stdout and "Training Complete" in stdout
-    rep = json.loads((out / cli.REPORT_FILE).read_text())
+    rep = json.loads((out / run_files.REPORT_FILE).read_text())
     assert rep["num_train"] == 64 and rep["num_eval"] == 32
     assert 0.0 <= rep["eval"]["eval_accuracy"] <= 1.0
     assert [r["epoch"] for r in rep["history"]] == [1, 2]
@@ -102,8 +105,8 @@ def test_train_writes_report_plot_texts_and_state(tiny_run):
         assert row["train_loss"] > 0 and row["eval_loss"] > 0 and row["eval_accuracy"] is not None
         assert sum(row[n] for n in ("FREEZE", "LIGHT", "FOCUS", "HARD")) == 64
     assert rep["efficiency"]["full_data"]["forward_sample_passes"] == 128
-    assert _is_png(out / cli.PLOT_FILE)
-    texts = [json.loads(line) for line in (out / cli.TEXTS_FILE).read_text().splitlines()]
+    assert _is_png(out / run_files.PLOT_FILE)
+    texts = [json.loads(line) for line in (out / run_files.TEXTS_FILE).read_text().splitlines()]
     assert [t["id"] for t in texts] == list(range(64)) and {t["label"] for t in texts} <= set(LABEL_NAMES)
     assert (out / STATE_FILE).exists()
     steps = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))  # one per epoch; epoch 2 may
@@ -115,7 +118,7 @@ def test_train_writes_report_plot_texts_and_state(tiny_run):
 def test_report_on_output_and_checkpoint(tiny_run, tmp_path, capsys, sub, epochs):
     folder = tiny_run[0] / sub if sub else tiny_run[0]
     plot = tmp_path / "p.png"
-    assert cli.main(["report", str(folder), "--plot", str(plot)]) == 0
+    assert geko_hf_cli.main(["report", str(folder), "--plot", str(plot)]) == 0
     text = capsys.readouterr().out
     assert f"{epochs} of 2 epochs done" in text
     assert "GEKO efficiency report" in text and "Buckets now" in text and "History" in text
@@ -128,22 +131,22 @@ def test_report_on_output_and_checkpoint(tiny_run, tmp_path, capsys, sub, epochs
 
 def test_report_default_plot_goes_into_the_folder(tiny_run, capsys):
     folder = tiny_run[0] / "checkpoint-8"
-    (folder / cli.PLOT_FILE).unlink(missing_ok=True)
-    assert cli.main(["report", str(folder), "--top_k", "2"]) == 0
-    assert _is_png(folder / cli.PLOT_FILE)
+    (folder / run_files.PLOT_FILE).unlink(missing_ok=True)
+    assert geko_hf_cli.main(["report", str(folder), "--top_k", "2"]) == 0
+    assert _is_png(folder / run_files.PLOT_FILE)
 
 
 def test_report_without_state_names_the_checkpoints(tmp_path, capsys):
     (tmp_path / "checkpoint-5").mkdir()
-    assert cli.main(["report", str(tmp_path)]) == 2
+    assert geko_hf_cli.main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "No GEKO state" in err and "checkpoint-5" in err
-    assert cli.main(["report", str(tmp_path / "nope")]) == 2
+    assert geko_hf_cli.main(["report", str(tmp_path / "nope")]) == 2
 
 
 def test_report_on_a_damaged_state_file_is_one_sentence(tmp_path, capsys):
     (tmp_path / STATE_FILE).write_bytes(b"not a zip")  # before: a traceback
-    assert cli.main(["report", str(tmp_path)]) == 2
+    assert geko_hf_cli.main(["report", str(tmp_path)]) == 2
     assert "is damaged" in capsys.readouterr().err
 
 
@@ -161,22 +164,22 @@ def test_report_lists_hard_samples_with_text(tmp_path, capsys):
     tracker.epoch = 1
     run = tmp_path / "run"
     save_geko_state(str(run / "checkpoint-3"), {"tracker": tracker.state_dict()})
-    with open(run / cli.TEXTS_FILE, "w") as f:  # in the parent: where `geko-hf train` leaves it
+    with open(run / run_files.TEXTS_FILE, "w") as f:  # in the parent: where `geko-hf train` leaves it
         for i in range(6):
             f.write(json.dumps({"id": i, "text": f"review number {i}", "label": LABEL_NAMES[i % 2]}) + "\n")
 
-    assert cli.main(["report", str(run / "checkpoint-3"), "--no_plot"]) == 0
+    assert geko_hf_cli.main(["report", str(run / "checkpoint-3"), "--no_plot"]) == 0
     text = capsys.readouterr().out
     hard = text[text.index("Top 2 HARD"):]
     assert hard.index("#1 ") < hard.index("#3 ")
     assert "review number 1" in hard and "label: fresh" in hard and "review number 3" in hard
     assert "review number 0" not in hard
-    assert not (run / "checkpoint-3" / cli.PLOT_FILE).exists()
+    assert not (run / "checkpoint-3" / run_files.PLOT_FILE).exists()
 
-    rows = cli.hard_samples(tracker.state.state_dict(), k=1)
+    rows = hard_samples(tracker.state.state_dict(), k=1)
     assert rows == [{"id": 1, "confidence": 0.95, "loss": 3.0, "times_seen": 1}]
     s.pruned[1] = True  # pruned samples are out of the run: not listed
-    assert [r["id"] for r in cli.hard_samples(tracker.state.state_dict(), k=5)] == [3]
+    assert [r["id"] for r in hard_samples(tracker.state.state_dict(), k=5)] == [3]
 
 
 # -- a user's own model and data ---------------------------------------------------------------------------
@@ -196,11 +199,11 @@ def test_train_on_a_local_csv_and_model_folder(tiny_run, tmp_path, capsys):
             "--per_device_train_batch_size", "8", "--disable_tqdm", "true", "--save_strategy", "no",
             "--output_dir", str(out)]
     with pytest.raises(Exception, match="ignore_mismatched_sizes"):
-        cli.main(argv)  # the saved head has 2 labels, the CSV 3: HF refuses unless asked
-    assert cli.main([*argv, "--ignore_mismatched_sizes", "true"]) == 0
-    rep = json.loads((out / cli.REPORT_FILE).read_text())
+        geko_hf_cli.main(argv)  # the saved head has 2 labels, the CSV 3: HF refuses unless asked
+    assert geko_hf_cli.main([*argv, "--ignore_mismatched_sizes", "true"]) == 0
+    rep = json.loads((out / run_files.REPORT_FILE).read_text())
     assert (rep["num_train"], rep["num_eval"]) == (48, 12)
-    texts = [json.loads(line) for line in (out / cli.TEXTS_FILE).read_text().splitlines()]
+    texts = [json.loads(line) for line in (out / run_files.TEXTS_FILE).read_text().splitlines()]
     assert {t["label"] for t in texts} == {"neg", "pos", "meh"}
     from transformers import AutoConfig
 
@@ -232,7 +235,7 @@ def test_report_metrics_are_the_saved_models_with_load_best_model_at_end(tmp_pat
     # geko_report.json quoted the last epoch's eval for it
     out = tmp_path / "best"
     with contextlib.redirect_stdout(io.StringIO()):
-        assert cli.main(["train", *TINY, "--num_train_epochs", "3", "--output_dir", str(out), "--eval_strategy",
+        assert geko_hf_cli.main(["train", *TINY, "--num_train_epochs", "3", "--output_dir", str(out), "--eval_strategy",
                          "epoch", "--save_strategy", "epoch", "--load_best_model_at_end", "true",
                          "--metric_for_best_model", "loss"]) == 0
     state = json.loads((out / "trainer_state.json").read_text())

@@ -9,7 +9,8 @@ import pytest
 pytest.importorskip("trl")
 pytest.importorskip("reasoning_gym")
 
-from geko_hf.cli.train import format_hard, main  # noqa: E402
+from geko_hf.cli import main  # noqa: E402
+from geko_hf.report.text import format_hard  # noqa: E402
 from geko_hf.cli.sft import _prompt_answer  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")

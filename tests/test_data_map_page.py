@@ -142,7 +142,8 @@ def test_written_at_train_end_and_by_report_data_map(tmp_path, capsys):
     from transformers import Trainer, TrainingArguments
 
     from geko_hf import GEKOCallback
-    from geko_hf.cli import train as cli
+    from geko_hf.cli import report as cli_report
+    from geko_hf.cli import run_files
     from geko_hf.training.data_map import DATA_MAP_FILE
     from hf_helpers import tiny_gpt2, toy_lm_dataset
 
@@ -160,10 +161,10 @@ def test_written_at_train_end_and_by_report_data_map(tmp_path, capsys):
     assert trainer.geko.write_data_map(str(tmp_path / "again"))[-1].endswith(DATA_MAP_PAGE)
 
     checkpoint = tmp_path / f"checkpoint-{trainer.state.global_step}"
-    with open(tmp_path / cli.TEXTS_FILE, "w") as f:  # what `geko-hf train` leaves next to its checkpoints
+    with open(tmp_path / run_files.TEXTS_FILE, "w") as f:  # what `geko-hf train` leaves next to its checkpoints
         for i in range(24):
             f.write(json.dumps({"id": i, "text": f"text of row {i}", "label": "odd" if i % 2 else "even"}) + "\n")
-    out = cli.report([str(checkpoint), "--no_plot", "--data-map", "--top_k", "2"])
+    out = cli_report.run([str(checkpoint), "--no_plot", "--data-map", "--top_k", "2"])
     assert out["data_map"]["page"] == str(checkpoint / DATA_MAP_PAGE)
     assert f"Data map page: {checkpoint / DATA_MAP_PAGE}" in capsys.readouterr().out
     data = _data((checkpoint / DATA_MAP_PAGE).read_text(encoding="utf-8"))

@@ -141,14 +141,15 @@ def test_resume_mid_epoch_gives_the_same_map(tmp_path, policy):
 def test_cli_report_data_map_prints_regions_with_texts_and_draws_the_map(tmp_path, capsys):
     import json
 
-    from geko_hf.cli import train as cli
+    from geko_hf.cli import report as cli_report
+    from geko_hf.cli import run_files
 
     trainer, _ = _train(tmp_path, [GEKOCallback(observe_only=True)], save_strategy="epoch")
-    with open(tmp_path / cli.TEXTS_FILE, "w") as f:  # what `geko-hf train` writes next to its checkpoints
+    with open(tmp_path / run_files.TEXTS_FILE, "w") as f:  # what `geko-hf train` writes next to its checkpoints
         for i in range(N):
             f.write(json.dumps({"id": i, "text": f"row {i} {'learnable' if i % 2 == 0 else 'noise'}"}) + "\n")
     checkpoint = tmp_path / f"checkpoint-{trainer.state.global_step}"
-    out = cli.report([str(checkpoint), "--no_plot", "--data-map", "--top_k", "3"])
+    out = cli_report.run([str(checkpoint), "--no_plot", "--data-map", "--top_k", "3"])
     printed = capsys.readouterr().out
     counts = out["data_map"]["counts"]
     assert sum(counts.values()) == N

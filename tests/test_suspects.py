@@ -75,7 +75,8 @@ def test_precision_at_k():
 
 def test_report_suspects_lists_them_with_text(tmp_path, capsys):
     pytest.importorskip("matplotlib")
-    from geko_hf.cli import train as cli
+    import geko_hf.cli as geko_hf_cli
+    from geko_hf.cli import run_files
 
     tracker = GEKOTracker(5, GEKOConfig(), seed=0, num_epochs=3, unit=1, batch_size=1)
     tracker.record(np.arange(5), [0.1, 2.0, 0.2, 1.5, 0.3], [True, False, True, False, True], [0.9] * 5,
@@ -83,10 +84,10 @@ def test_report_suspects_lists_them_with_text(tmp_path, capsys):
     tracker.end_epoch(0, 5, 5, 5)
     run = tmp_path / "run"
     save_geko_state(str(run), {"tracker": tracker.state_dict()})
-    with open(run / cli.TEXTS_FILE, "w") as f:
+    with open(run / run_files.TEXTS_FILE, "w") as f:
         for i in range(5):
             f.write(json.dumps({"id": i, "text": f"review number {i}", "label": "fresh"}) + "\n")
-    out = cli.main(["report", str(run), "--no_plot", "--suspects", "--top_k", "5"])
+    out = geko_hf_cli.main(["report", str(run), "--no_plot", "--suspects", "--top_k", "5"])
     assert out == 0
     text = capsys.readouterr().out
     part = text[text.index("suspected label errors"):]

@@ -69,6 +69,19 @@ class SFTScriptArguments:
     tiny_model: bool = field(default=False, metadata={"help": argparse.SUPPRESS})  # tests and smoke runs
 
 
+def main(argv=None) -> int:
+    """`geko-hf sft ...`: the command."""
+    import sys
+
+    sft(list(sys.argv[1:] if argv is None else argv))
+    return 0
+
+
+def make_parser():
+    """`geko-hf sft`'s parser (`trl sft`'s dataclasses + GEKO's fields)."""
+    return build_sft_parser()
+
+
 def build_sft_parser():
     from trl import ModelConfig, TrlParser
 

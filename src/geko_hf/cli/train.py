@@ -3,7 +3,7 @@
     geko-hf train                       # embedded default: all-MiniLM-L6-v2 on Rotten Tomatoes, offline, minutes on CPU
     geko-hf train --model_name_or_path bert-base-uncased --dataset_name imdb --num_train_epochs 2 --geko_preset balanced
     geko-hf train args.json             # the same flags from a JSON/YAML file (HfArgumentParser)
-    geko-hf report geko_output          # bucket table, history, plot and the top HARD samples of a run ...
+    geko-hf report geko_output          # (cli/report.py) bucket table, history, plot, HARD samples of a run ...
     geko-hf report geko_output/checkpoint-126   # ... or of any checkpoint
 
 `train` parses `ScriptArguments` + `GEKOTrainingArguments` with `HfArgumentParser`, so every
@@ -19,9 +19,9 @@ What `train` leaves in --output_dir, besides HF's model, tokenizer, trainer_stat
                             the training set): how `report` shows the text of a HARD sample. A checkpoint's
                             parent folder is searched too, so checkpoints need no copy.
 
-This module parses and dispatches, and runs `train` and `report` out of the pieces: cli_data (data and model),
-console (what a run prints), run_files (the files above), report (the text tables), device (bf16/CPU policy).
-`sft` lives in cli_sft, imported only when asked for.
+This module is the `train` command (`make_parser()`, `main(argv)`), built from data.py (data and model), console.py
+(what a run prints), run_files.py (the files above), report/text.py (the tables) and device.py (bf16/CPU policy).
+`geko-hf` dispatches in cli/__init__.py; `sft` and `report` are their own modules.
 """
 
 from __future__ import annotations
@@ -35,18 +35,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..core.data_map_table import data_map_columns
-from ..core.label_issues import suspect_samples
-from ..core.tracker import GEKOTracker
-from ..report.data_map_page import DATA_MAP_PAGE, write_data_map_page
-from ..report.data_map_plot import plot_data_map
-from ..report.text import (REGION_ORDER, data_map_examples, enrich_history, format_bucket_table, format_data_map,
-                           format_hard, format_history, format_report, format_suspects, hard_samples, last_eval)
-from ..training.data_map import DATA_MAP_PLOT
+from ..report.text import enrich_history, format_hard, hard_samples, last_eval
 from .data import compute_accuracy, load_data, load_model, tokenize
 from .device import bf16_supported, device_defaults  # noqa: F401  (bf16_supported: users import it from here)
-from .run_files import (PLOT_FILE, REPORT_FILE, TEXTS_FILE, find_up, load_tracker_state, plot_title, read_json,
-                        read_log_history, read_texts, resume_target, try_plot, with_texts, write_report, write_texts)
+from .run_files import PLOT_FILE, TEXTS_FILE, plot_title, resume_target, try_plot, with_texts, write_report, write_texts
 
 # Defaults of `geko-hf train` that differ from TrainingArguments' (the user's flags still win). They are the
 # embedded default's recipe: MiniLM on ~2,000 reviews, 3 epochs, eval and a checkpoint each epoch.
@@ -117,55 +109,19 @@ class ScriptArguments:
 # entry point
 # =========================================================================================================
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # we tokenize before the DataLoader forks
-    if not argv or argv[0] in ("-h", "--help", "help"):
-        print(_usage())
-        return 0
-    if argv[0] in ("-V", "--version"):
-        from .. import __version__
-
-        print(f"geko-hf {__version__}")
-        return 0
-    command, rest = argv[0], argv[1:]
-    if command == "train":
-        train(rest)
-        return 0
-    if command == "sft":
-        from .sft import sft
-
-        sft(rest)
-        return 0
-    if command == "report":
-        from ..core.checkpoint import StateFileError
-
-        try:
-            report(rest)
-        except (FileNotFoundError, StateFileError) as e:
-            print(f"geko-hf report: {e}", file=sys.stderr)
-            return 2
-        return 0
-    print(f"geko-hf: unknown command {command!r}.\n\n{_usage()}", file=sys.stderr)
-    return 2
-
-
-def _usage() -> str:
-    return (
-        "usage: geko-hf {train,sft,report} ...\n\n"
-        "  geko-hf train [FLAGS | args.json]   fine-tune with GEKO (no flags: the packaged MiniLM on Rotten\n"
-        "                                      Tomatoes, offline, a few minutes on CPU). `geko-hf train --help`\n"
-        "                                      lists every TrainingArguments and GEKO flag.\n"
-        "  geko-hf sft [FLAGS | args.yaml]     supervised fine-tuning with GEKO, `trl sft`'s flags (no flags: the\n"
-        "                                      packaged SmolLM2-135M-Instruct on chain sums, offline, minutes on\n"
-        "                                      CPU). `geko-hf sft --help` lists every SFTConfig, LoRA and GEKO flag.\n"
-        "  geko-hf report PATH [--top_k K]     read the GEKO state of an output or checkpoint folder: bucket\n"
-        "                                      table, history, plot, the top HARD (confidently wrong) samples.\n"
-    )
+    """`geko-hf train ...`: the command (`geko-hf` itself dispatches in cli/__init__.py)."""
+    train(list(sys.argv[1:] if argv is None else argv))
+    return 0
 
 
 # =========================================================================================================
 # geko-hf train
 # =========================================================================================================
+def make_parser():
+    """`geko-hf train`'s parser (ScriptArguments + GEKOTrainingArguments)."""
+    return build_train_parser()
+
+
 def build_train_parser():
     from transformers import HfArgumentParser
 
@@ -268,83 +224,6 @@ def _train(sa, args, t0) -> dict:
         print(format_hard(out["hard_samples"], sa.top_k))
     print(summary(out, report_path, plot_path, args.output_dir))
     return out
-
-
-# =========================================================================================================
-# geko-hf report PATH
-# =========================================================================================================
-def build_report_parser():
-    p = argparse.ArgumentParser(prog="geko-hf report",
-                                description="Read the GEKO state of an output or checkpoint folder.")
-    p.add_argument("path", help="An output_dir of a GEKO run, or one of its checkpoint-N folders.")
-    p.add_argument("--top_k", type=int, default=10, help="HARD samples to list (default 10).")
-    p.add_argument("--plot", default=None, help=f"Where to draw the plot (default PATH/{PLOT_FILE}).")
-    p.add_argument("--no_plot", action="store_true", help="Do not draw the plot.")
-    p.add_argument("--texts", default=None, help=f"A {TEXTS_FILE}-style file with the training texts "
-                                                 "(default: found in PATH or its parent).")
-    p.add_argument("--suspects", action="store_true",
-                   help="Also list the top_k likely label errors (lowest mean margin first, every observed sample).")
-    p.add_argument("--data-map", "--data_map", dest="data_map", action="store_true",
-                   help=f"Print each data-map region's top_k examples and the top_k label issues with their text, "
-                        f"and draw {DATA_MAP_PLOT} into PATH.")
-    return p
-
-
-def report(argv) -> dict:
-    """`geko-hf report PATH`: prints the report and the HARD samples, draws the plot; returns what it read."""
-    opts = build_report_parser().parse_args(argv)
-    folder = opts.path
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{folder!r} is not a folder. Pass an output_dir or a checkpoint-N folder.")
-    sd = load_tracker_state(folder)
-    tracker = GEKOTracker.from_state_dict(sd)
-    rep = tracker.efficiency_report()
-    log_history = read_log_history(folder)
-    history = enrich_history(rep["history"], log_history)
-
-    print(f"GEKO state of {os.path.abspath(folder)}: {tracker.num_samples:,} samples, "
-          f"{tracker.epoch} of {tracker.num_epochs} epochs done")
-    print(format_report(rep))
-    print(format_bucket_table(sd["state"], tracker.config))
-    print(format_history(history))
-
-    hard = hard_samples(sd["state"], opts.top_k)
-    meta = read_json(find_up(folder, REPORT_FILE))  # model and dataset names, when `geko-hf train` ran it
-    hard = with_texts(hard, opts.texts or find_up(folder, TEXTS_FILE))
-    if opts.top_k > 0:
-        print(format_hard(hard, opts.top_k, texts_hint=f"no {TEXTS_FILE} in {folder} or its parent: texts unknown; "
-                                                       "runs of `geko-hf train` write it"))
-    suspects = None
-    if opts.suspects:
-        suspects = with_texts(suspect_samples(tracker.state.arrays(), opts.top_k), opts.texts or find_up(folder, TEXTS_FILE))
-        print(format_suspects(suspects))
-    plot_path = None
-    if not opts.no_plot:
-        plot_path = try_plot(history, opts.plot or os.path.join(folder, PLOT_FILE), tracker.num_samples,
-                             log_history, title=plot_title(meta.get("model"), meta.get("dataset"),
-                                                           f"{os.path.basename(os.path.abspath(folder))}, "
-                                                           f"epoch {tracker.epoch} of {tracker.num_epochs}"))
-        if plot_path:
-            print(f"Plot: {plot_path}")
-    data_map = print_data_map(tracker, folder, opts) if opts.data_map else None
-    return {"efficiency": rep, "history": history, "hard_samples": hard, "suspects": suspects, "plot": plot_path,
-            "data_map": data_map}
-
-
-def print_data_map(tracker, folder, opts) -> dict:
-    """`report --data-map`: the regions' examples with their texts, the picture, and the page to explore."""
-    columns = data_map_columns(tracker)
-    texts = opts.texts or find_up(folder, TEXTS_FILE)
-    examples = {name: with_texts(rows, texts) for name, rows in data_map_examples(columns, opts.top_k).items()}
-    counts = {name: int((columns["region"] == name).sum()) for name in REGION_ORDER}
-    print(format_data_map(examples, counts))
-    plot = plot_data_map(tracker.data_map, os.path.join(folder, DATA_MAP_PLOT))
-    if plot:
-        print(f"Data map plot: {plot}")
-    page = write_data_map_page(columns, os.path.join(folder, DATA_MAP_PAGE),
-                               texts=read_texts(texts, columns["sample_id"]))
-    print(f"Data map page: {page}")
-    return {"examples": examples, "counts": counts, "plot": plot, "page": page}
 
 
 if __name__ == "__main__":
