@@ -14,6 +14,8 @@ Arms (same model, data, epochs, hyperparameters; each arm's compute is COUNTED w
   aggressive / balanced / conservative   the presets
   random       a fresh random subset each epoch, of GEKO's per-epoch size (same budget as `geko`)
   infobatch    InfoBatch at GEKO's per-epoch budget (see baselines.py)
+The arms at a GEKO arm's budget (random, infobatch, *_r02) replay the same seed's GEKO run: its passes in every epoch
+and its learning rate at every optimizer step (baselines.py), so they differ from it only in the samples trained.
 Any arm can be `name:field=value,...` (e.g. `geko:light_sample_rate=0.3`). Seed 0 also runs `full_records` (full data through GEKO's recorder) for the "waste" of full training:
 the share of its passes spent on samples that were already correct in that very forward pass.
 Writes benchmarks/results/savings_<workload>.{json,md,png} (--quick: savings_<workload>_quick.*).
@@ -28,6 +30,7 @@ import importlib.util
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 
@@ -36,7 +39,8 @@ import torch
 from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
 sys.path.insert(0, os.path.dirname(__file__))
-from baselines import FullPolicy, InfoBatchBudgetPolicy, RandomPolicy, waste_of_full_training, with_budget  # noqa: E402,F401
+from baselines import (FullPolicy, InfoBatchBudgetPolicy, LRTrace, PairedBudget, PairedRandomPolicy,  # noqa: E402
+                       ReplayTrainer, waste_of_full_training, with_budget)
 
 from geko_hf import GEKOConfig, GEKOTrainer, get_preset  # noqa: E402
 
@@ -222,43 +226,59 @@ def argmax_logits(logits, labels):
 
 
 # -- one arm -------------------------------------------------------------------------------------------
-def run_arm(workload, arm, seed, budget=None, *, setup=None, epochs=None, stock=None, policy=None,
-            eval_epochs=True, extra=None):
-    """Train one arm and count it. Keywords (for tradeoff.py): `setup` a ready (model, train, held, collator,
+AT_BUDGET = {"random": PairedRandomPolicy, "infobatch": InfoBatchBudgetPolicy}  # savings' arms at a GEKO budget
+
+
+def run_arm(workload, arm, seed, paired=None, *, setup=None, epochs=None, stock=None, policy=None,
+            eval_epochs=True, extra=None, output_root="/tmp/geko_bench"):
+    """Train one arm and count it. `paired`: the results row of the GEKO run whose budget this arm spends (a
+    baseline at GEKO's budget): the arm trains exactly that run's passes in every epoch (`policy`, a PairedBudget
+    class, gets them) and replays its learning rate at every optimizer step, so the two differ only in which samples
+    they train (checked after training). Keywords (for tradeoff.py): `setup` a ready (model, train, held, collator,
     metric, config) tuple instead of the workload's; `epochs` instead of the config's (fractional is fine);
-    `stock` True trains the stock Trainer (default: arm == "full"); `policy` a policy factory (tracker -> SelectionPolicy,
-    a baseline) instead of the one named by the arm; `eval_epochs` False evaluates once, after training;
-    `extra(trainer)` -> a dict merged into the result."""
+    `stock` True trains the stock Trainer (default: arm == "full"); `policy` a policy factory (tracker ->
+    SelectionPolicy, a baseline) instead of the one named by the arm; `eval_epochs` False evaluates once, after
+    training; `extra(trainer)` -> a dict merged into the result; `output_root` the runs' output folders."""
     setup = setup or (minilm_setup if workload == "minilm" else smollm_setup)(seed)
     stock = arm == "full" if stock is None else stock
     if arm == "gekolib":  # the original package, its own trainer (pip install --no-deps gekolib==0.3.1)
         from gekolib_arm import run_gekolib
 
-        out = run_gekolib(setup, seed, BF16, f"/tmp/geko_bench/{workload}/gekolib_{seed}")
+        out = run_gekolib(setup, seed, BF16, f"{output_root}/{workload}/gekolib_{seed}")
         print(f"[bench] {workload} {arm:>12} seed {seed}: metric {out['metric']:.4f} passes {out['sample_passes']} "
               f"train {out['train_seconds']:.1f}s {out.get('error', '')[:200]}", flush=True)
-        return out
+        return stamped(out)
+    policy = policy or AT_BUDGET.get(arm.partition(":")[0].removesuffix("_r02"))
+    policy = policy or {"full_records": FullPolicy}.get(arm)
+    budget = lrs = None
+    if isinstance(policy, type) and issubclass(policy, PairedBudget):
+        if paired is None:
+            raise ValueError(f"Arm {arm!r} trains at a GEKO run's budget: pass that run's results row (paired=).")
+        budget, lrs = paired_schedule(paired)
+        policy = with_budget(policy, budget)
+    elif paired is not None:
+        raise ValueError(f"Arm {arm!r} has no budget to take from a paired run (policy {policy!r}).")
     model, train, held, collator, metric, c = setup
     args = TrainingArguments(
-        output_dir=f"/tmp/geko_bench/{workload}/{arm.replace(':', '_')}_{seed}", per_device_train_batch_size=c["batch"],
+        output_dir=f"{output_root}/{workload}/{arm.replace(':', '_')}_{seed}", per_device_train_batch_size=c["batch"],
         per_device_eval_batch_size=64, num_train_epochs=epochs or c["epochs"], learning_rate=c["lr"],
         warmup_steps=c["warmup"], bf16=BF16, use_cpu=True, report_to=[], save_strategy="no",
         eval_strategy="epoch" if eval_epochs else "no",
         logging_strategy="no", disable_tqdm=True, seed=seed, dataloader_num_workers=0,
     )
-    meter = Meter(model)
+    meter, trace = Meter(model), LRTrace()
     kw = dict(model=model, args=args, train_dataset=train, eval_dataset=held, data_collator=collator,
-              compute_metrics=metric, callbacks=[meter])
+              compute_metrics=metric, callbacks=[meter] if stock else [meter, trace])
     if c.get("argmax_logits", workload == "smollm"):
         kw["preprocess_logits_for_metrics"] = argmax_logits
     if stock:
         trainer = Trainer(**kw)
     else:
-        trainer = GEKOTrainer(geko_config=config_for(arm), **kw)
+        if lrs is None:
+            trainer = GEKOTrainer(geko_config=config_for(arm), **kw)
+        else:  # the paired run's learning rates, step for step, instead of a schedule of its own
+            trainer = ReplayTrainer(geko_config=config_for(arm), lrs=lrs, **kw)
         trainer.geko.config.log_bucket_stats = False
-        policy = policy or {"random": with_budget(RandomPolicy, budget or []),
-                            "infobatch": with_budget(InfoBatchBudgetPolicy, budget or []),
-                            "full_records": FullPolicy}.get(arm.partition(":")[0].removesuffix("_r02"))
         if policy is not None:
             trainer.geko.policy_factory = policy
     t0 = time.perf_counter()
@@ -272,13 +292,74 @@ def run_arm(workload, arm, seed, budget=None, *, setup=None, epochs=None, stock=
         rep = trainer.get_efficiency_report()
         out["per_epoch_passes"] = [row["sample_passes"] for row in rep["history"]]
         out["history"] = rep["history"]
+        out["lr_steps"] = trace.lrs  # per optimizer step, each param group's learning rate; then the last one
         assert rep["forward_sample_passes"] == meter.rows, "GEKO's report must equal the hook's count"
         if arm == "full_records":
             out["waste"] = waste_of_full_training(trainer.geko.tracker)
+    if paired is not None:
+        check_replay(out, paired)
+        out["paired"] = {k: paired.get(k) for k in ("arm", "seed", "rev")}
     out.update(extra(trainer) if extra else {})
     print(f"[bench] {workload} {arm:>12} seed {seed}: metric {out['metric']:.4f} passes {meter.rows} "
           f"train {wall:.1f}s", flush=True)
+    return stamped(out)
+
+
+def paired_schedule(row):
+    """(per-epoch passes, per-step learning rates) of the paired GEKO run's results row."""
+    if "lr_steps" not in row:
+        raise ValueError(
+            f"The {row['arm']} run of seed {row['seed']} (rev {row.get('rev')}) has no recorded learning rates "
+            "(`lr_steps`, recorded since issue 33), so a baseline cannot replay its schedule: run it again "
+            f"(--resume --rerun {row['arm']}; its baselines are run again with it).")
+    return row["per_epoch_passes"], row["lr_steps"]
+
+
+def check_replay(out, paired):
+    """A paired baseline trained the paired run's passes in every epoch at its learning rate in every step, exactly."""
+    if out["per_epoch_passes"] != paired["per_epoch_passes"]:
+        raise RuntimeError(f"{out['arm']} seed {out['seed']} trained {out['per_epoch_passes']} passes per epoch, its "
+                           f"paired {paired['arm']} run {paired['per_epoch_passes']}: the arms differ in length.")
+    if out["lr_steps"] != paired["lr_steps"]:
+        k = next((i for i, (x, y) in enumerate(zip(out["lr_steps"], paired["lr_steps"])) if x != y),
+                 min(len(out["lr_steps"]), len(paired["lr_steps"])))
+        raise RuntimeError(f"{out['arm']} seed {out['seed']} did not replay the learning rates of its paired "
+                           f"{paired['arm']} run: they differ first at optimizer step {k} of "
+                           f"{len(paired['lr_steps']) - 1}.")
+
+
+def code_revision(folder=os.path.dirname(os.path.abspath(__file__))):
+    """The git commit the run's code is at ("+modified" when a .py file of src/ or benchmarks/ differs from it;
+    results files do not count: every run rewrites them); None outside git. `folder`: the benchmarks folder."""
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True).stdout.strip()
+    try:
+        rev = git("rev-parse", "--short=10", "HEAD")
+        return (rev + "+modified" if git("status", "--porcelain", "--", "../src/*.py", "*.py") else rev) or None
+    except OSError:
+        return None
+
+
+REV = code_revision()  # read once, at import: the code this process runs, whatever is committed while it trains
+
+
+def stamped(out):
+    """A results row with the code revision it ran at and the command that ran it: results of different algorithm
+    versions must not be mixed up unnoticed, and a row must say how to make it again."""
+    out["rev"] = REV
+    out["command"] = shlex.join(["python", *sys.argv])
     return out
+
+
+def drop_for_rerun(runs, rerun, seeds, budget_of):
+    """(the saved runs without the rows to run again, the arms dropped): the (arm, seed) rows of `rerun` on `seeds`
+    and, for a GEKO arm, of the baselines paired with it (a baseline replays the very run it is paired with)."""
+    rerun = set(rerun) | {arm for arm, source in budget_of.items() if source in rerun}
+    again = [r["arm"] in rerun and r["seed"] in seeds for r in runs]
+    return ([r for r, drop in zip(runs, again) if not drop],
+            list(dict.fromkeys(r["arm"] for r, drop in zip(runs, again) if drop)))
 
 
 # -- summary ---------------------------------------------------------------------------------------------
@@ -393,6 +474,9 @@ def main():
                    help="tiny sizes, to check the script end to end (results in savings_<workload>_quick.*)")
     p.add_argument("--tag", default=None, help="suffix of the results files (default: none, `_quick` with --quick)")
     p.add_argument("--resume", action="store_true", help="keep the (arm, seed) runs already in the results file")
+    p.add_argument("--rerun", nargs="+", default=[], metavar="ARM",
+                   help="with --resume: run these arms again on the seeds given (their saved rows are replaced); a GEKO "
+                        "arm's baselines at its budget are run again with it")
     p.add_argument("--report-only", action="store_true", help="rewrite the .md/.png from the .json; train nothing")
     a = p.parse_args()
     a.tag = ("_quick" if a.quick else "") if a.tag is None else a.tag  # --quick never overwrites the real results
@@ -423,16 +507,25 @@ def main():
         runs = saved["runs"]
         meta["waste"] = saved["meta"].get("waste")  # a new waste run (unless --no-waste) replaces it
         meta["seeds"] = sorted(set(saved["meta"]["seeds"]) | set(a.seeds))
+        runs, again = drop_for_rerun(runs, a.rerun, a.seeds, BUDGET_OF)
+        a.arms += [x for x in again if x not in a.arms]
+    elif a.rerun:
+        p.error("--rerun replaces rows of a saved results file: use it with --resume")
     done = {(r["arm"], r["seed"]) for r in runs}
-    budgets = {(r["arm"], r["seed"]): r["per_epoch_passes"] for r in runs if r["arm"] in BUDGET_OF.values()}
+    sources = {(r["arm"], r["seed"]): r for r in runs if r["arm"] in BUDGET_OF.values()}  # the paired GEKO runs
     plan = [(seed, arm) for seed in a.seeds for arm in a.arms] + [(a.seeds[0], arm) for arm in a.seed0_arms]
+    for seed, arm in plan:  # fail now, not after an hour: a saved GEKO row a new baseline cannot replay
+        row = sources.get((BUDGET_OF.get(arm), seed))
+        if row is not None and (arm, seed) not in done and "lr_steps" not in row:
+            p.error(f"{arm} seed {seed} replays the saved {row['arm']} run of that seed, which predates the recorded "
+                    f"learning rates: add --rerun {row['arm']}")
     for seed, arm in plan:  # every seed's arms, then the first seed's --seed0-arms
         source = BUDGET_OF.get(arm, arm if arm in BUDGET_OF.values() else None)
-        if source and (source, seed) not in budgets:  # a GEKO arm sets the budget of its baselines
+        if source and (source, seed) not in sources:  # a GEKO arm sets the budget of its baselines
             runs.append(run_arm(a.workload, source, seed))
-            budgets[(source, seed)] = runs[-1]["per_epoch_passes"]
+            sources[(source, seed)] = runs[-1]
         if arm not in BUDGET_OF.values() and (arm, seed) not in done:
-            runs.append(run_arm(a.workload, arm, seed, budget=budgets.get((BUDGET_OF.get(arm), seed))))
+            runs.append(run_arm(a.workload, arm, seed, paired=sources.get((BUDGET_OF.get(arm), seed))))
         write_results(base, runs, meta)  # after every run: a cut-short benchmark still leaves its numbers
     if not a.no_waste:
         rec = run_arm(a.workload, "full_records", a.seeds[0])

@@ -38,7 +38,11 @@ Arms (same model, data, batch, LR and warmup; compute COUNTED by savings.Meter's
   *_idorder               (results only) runs of an arm made before GEKO's fractional rounding drew its subsets in a
                           random order (it used id order: a fixed id pattern); each run records its code's `rev`
 The non-stock arms train through savings.run_arm (GEKO's sampler; its LR schedule is stretched so that it too
-decays fully at the run's real end).
+decays fully at the run's real end). The arms at a GEKO arm's budget (random, random_v2, infobatch_budget,
+random_b60, stock_order_b60; BUDGET_FROM) replay the same seed's GEKO run instead: exactly its passes in every epoch
+and its learning rate at every optimizer step (baselines.py; checked after each run, and the row names its `paired`
+run), so they differ from it only in which samples they train (issue 33). Every row records the code's `rev` and the
+`command` that ran it; `--resume --rerun ARM ...` runs arms again (a GEKO arm's baselines with it).
 
 For every arm, against the curve (x = sample passes / the same seed's curve_1.0; the curve made monotone by a
 running max over increasing passes, then linear interpolation):
@@ -100,9 +104,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from baselines import InfoBatchBudgetPolicy, InfoBatchPolicy, RandomPolicy, StockOrderPolicy, with_budget  # noqa: E402
-from savings import (BF16, MINILM, RESULTS, answer_exact, config_for, encode_problem, load_smollm2,  # noqa: E402
-                     minilm_setup, pad_collator, run_arm)
+from baselines import InfoBatchBudgetPolicy, InfoBatchPolicy, PairedRandomPolicy, StockOrderPolicy  # noqa: E402
+from savings import (BF16, MINILM, RESULTS, answer_exact, code_revision, config_for, drop_for_rerun,  # noqa: E402,F401
+                     encode_problem, load_smollm2, minilm_setup, pad_collator, run_arm)
 
 from geko_hf.core.label_issues import precision_at_k, suspect_ranking  # noqa: E402
 from geko_hf.core.tracker import final_full_start  # noqa: E402
@@ -119,8 +123,10 @@ NOISE_SEED = 0  # which training labels are flipped
 CURVE = [0.4, 0.6, 0.8, 1.0]  # stock runs at these shares of the full run's epochs
 CURVES = {"minilm_long": [0.2, *CURVE]}  # selection saves most here: a curve point under the arms' passes
 SHORT_ARMS = ["geko", "random", "infobatch", "infobatch_budget", "gekolib", "geko_seed", "geko_v2", "random_v2"]
-BUDGET_FROM = {"random": "geko", "infobatch_budget": "geko", "random_v2": "geko_v2",  # arm -> whose per-epoch passes
-               "random_b60": "geko_b60", "stock_order_b60": "geko_b60"}
+BUDGET_FROM = {"random": "geko", "infobatch_budget": "geko", "random_v2": "geko_v2",  # arm -> the GEKO run it replays
+               "random_b60": "geko_b60", "stock_order_b60": "geko_b60"}  # (per-epoch passes and per-step LR)
+AT_BUDGET = {"random": PairedRandomPolicy, "random_v2": PairedRandomPolicy, "random_b60": PairedRandomPolicy,
+             "infobatch_budget": InfoBatchBudgetPolicy, "stock_order_b60": StockOrderPolicy}  # their policies
 ARMS = {"minilm": SHORT_ARMS, "minilm_noisy": SHORT_ARMS,
         "minilm_long": ["geko", "random", "infobatch", "infobatch_budget", "geko_v2", "random_v2"]}
 # --ablation (issue 14): the v2 preset with each of its rules switched off in turn, and with stratified draws on (v2
@@ -396,43 +402,26 @@ def measure_families(path):
 
 
 # -- one arm -------------------------------------------------------------------------------------------------
-def run_one(workload, c, arm, seed, noisy, budget, wrong=None):
-    """One (arm, seed) run; `wrong` the pool's {row: corrupted answer} (its rows are `noisy`)."""
+def run_one(workload, c, arm, seed, noisy, paired=None, wrong=None, setup=None, **kw):
+    """One (arm, seed) run; `paired` the results row of the GEKO run an arm of BUDGET_FROM replays; `wrong` the
+    pool's {row: corrupted answer} (its rows are `noisy`); `setup` a ready run_arm setup instead of the workload's
+    (tests); other keywords go to run_arm. Its row records the code's `rev` and the `command` (run_arm)."""
     if c.get("families"):  # smollm_pool
-        kw = dict(setup=pool_setup(c, seed, wrong or {}), extra=with_family_metrics(noisy_share(noisy)))
+        kw.update(setup=setup or pool_setup(c, seed, wrong or {}), extra=with_family_metrics(noisy_share(noisy)))
     else:
-        kw = dict(setup=make_setup(c, seed, noisy), extra=noisy_share(noisy))
+        kw.update(setup=setup or make_setup(c, seed, noisy), extra=noisy_share(noisy))
     kw.update(eval_epochs=EVAL_EACH_EPOCH)
     if is_curve(arm):
         kw.update(stock=True, epochs=fraction(arm) * c["epochs"])
     elif arm == "infobatch":
         kw.update(policy=InfoBatchPolicy)
-    elif arm == "infobatch_budget":
-        kw.update(policy=with_budget(InfoBatchBudgetPolicy, budget))
-    elif arm in ("random_v2", "random_b60"):
-        kw.update(policy=with_budget(RandomPolicy, budget))
-    elif arm == "stock_order_b60":
-        kw.update(policy=with_budget(StockOrderPolicy, budget))
+    elif arm in AT_BUDGET:
+        kw.update(policy=AT_BUDGET[arm])
     t0, cpu0 = time.perf_counter(), time.process_time()
-    out = run_arm(workload, arm, seed, budget=budget, **kw)  # random: RandomPolicy at `budget`
+    out = run_arm(workload, arm, seed, paired, **kw)
     out["wall_seconds"] = time.perf_counter() - t0  # set-up, training and evaluation
     out["cpu_seconds"] = time.process_time() - cpu0  # the same, CPU time of all threads (for estimates)
-    out["rev"] = code_revision()  # results of different algorithm versions must not be mixed up unnoticed
     return out
-
-
-def code_revision(folder=os.path.dirname(os.path.abspath(__file__))):
-    """The git commit the run's code is at ("+modified" when a .py file of src/ or benchmarks/ differs from it;
-    results files do not count: every run rewrites them); None outside git. `folder`: the benchmarks folder."""
-    import subprocess
-
-    def git(*args):
-        return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True).stdout.strip()
-    try:
-        rev = git("rev-parse", "--short=10", "HEAD")
-        return (rev + "+modified" if git("status", "--porcelain", "--", "../src/*.py", "*.py") else rev) or None
-    except OSError:
-        return None
 
 
 def warm_up(workload, c):
@@ -442,7 +431,7 @@ def warm_up(workload, c):
         k = len(c["families"])
         tiny.update(family_train=[4 * c["batch"] // k] * k, family_eval=[max(c["batch"] // k, 1)] * k)
         tiny.update(n_train=sum(tiny["family_train"]), n_eval=sum(tiny["family_eval"]))
-    run_one(workload, tiny, FULL, 0, [], None)
+    run_one(workload, tiny, FULL, 0, [])
 
 
 # -- the curve and the comparison -----------------------------------------------------------------------------
@@ -715,6 +704,9 @@ def main():
                    help="the arms of the v2 ablation (geko_v2 and each rule switched off in turn) instead of the default")
     p.add_argument("--quick", action="store_true", help="every arm on one seed, shrunken data (minutes)")
     p.add_argument("--resume", action="store_true", help="keep the (arm, seed) runs already in the results file")
+    p.add_argument("--rerun", nargs="+", default=[], metavar="ARM",
+                   help="with --resume: run these arms again on the seeds given (their saved rows are replaced); a GEKO "
+                        "arm's baselines at its budget (BUDGET_FROM) are run again with it")
     p.add_argument("--report-only", action="store_true", help="rewrite the .md/.png from the .json; train nothing")
     p.add_argument("--shared-machine", default=None, metavar="WHY",
                    help="record that other jobs shared the cores (the train-time column is then marked invalid)")
@@ -763,9 +755,18 @@ def main():
         saved = json.load(open(base + ".json"))
         runs = saved["runs"]
         meta["seeds"] = sorted(set(saved["meta"]["seeds"]) | set(seeds))
+        runs, again = drop_for_rerun(runs, a.rerun, seeds, BUDGET_FROM)
+        arms += [x for x in again if x not in arms]
         meta["arms"] = saved["meta"]["arms"] + [x for x in arms if x not in saved["meta"]["arms"]]
+    elif a.rerun:
+        p.error("--rerun replaces rows of a saved results file: use it with --resume")
     meta["curve_fractions"] = sorted(fraction(x) for x in meta["arms"] if is_curve(x))
     done = {(r["arm"], r["seed"]) for r in runs}
+    for arm, seed in ((x, sd) for x in arms if x in BUDGET_FROM for sd in seeds if (x, sd) not in done):
+        source = next((r for r in runs if r["arm"] == BUDGET_FROM[arm] and r["seed"] == seed), None)
+        if source is not None and "lr_steps" not in source:  # fail now, not after an hour
+            p.error(f"{arm} seed {seed} replays the saved {source['arm']} run of that seed, which predates the "
+                    f"recorded learning rates: add --rerun {source['arm']}")
     if any((arm, seed) not in done for arm in arms for seed in seeds):
         print("[tradeoff] warm-up run (not recorded):", flush=True)
         warm_up(a.workload, c)
@@ -777,9 +778,8 @@ def main():
         for arm in plan:
             if (arm, seed) in done:
                 continue
-            budget = next((r["per_epoch_passes"] for r in runs
-                           if r["arm"] == BUDGET_FROM.get(arm) and r["seed"] == seed), None)
-            runs.append(run_one(a.workload, c, arm, seed, noisy, budget, wrong))
+            paired = next((r for r in runs if r["arm"] == BUDGET_FROM.get(arm) and r["seed"] == seed), None)
+            runs.append(run_one(a.workload, c, arm, seed, noisy, paired, wrong))
             write_results(base, runs, meta)  # after every run: a cut-short benchmark still leaves its numbers
     print(summary_line(a.workload, write_results(base, runs, meta)), flush=True)
 

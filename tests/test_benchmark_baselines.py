@@ -1,5 +1,6 @@
-"""The benchmark's baseline policies (benchmarks/baselines.py) run through GEKO's machinery: a budgeted baseline must
-stretch the LR schedule onto its own real length, or its arm differs from the others in its LR, not its data."""
+"""The benchmark's baseline policies (benchmarks/baselines.py) run through GEKO's machinery. A baseline at GEKO's budget
+replays the paired GEKO run: exactly its passes in every epoch and its learning rate at every optimizer step, or its
+arm differs from GEKO's in its length or its LR, not only in its data (issue 33)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
 
-from baselines import RandomPolicy, StockOrderPolicy, with_budget  # noqa: E402
+from baselines import (InfoBatchBudgetPolicy, PairedRandomPolicy, RandomPolicy, StockOrderPolicy,  # noqa: E402
+                       with_budget)
 
 from geko_hf import GEKOConfig  # noqa: E402
 from geko_hf.core.tracker import GEKOTracker  # noqa: E402
@@ -23,6 +25,41 @@ def test_a_budgeted_baseline_projects_its_own_epoch_lengths():
                           policy=with_budget(RandomPolicy, budget))
     assert [tracker.projected_length(e) for e in range(3)] == [1216, 992, 640]  # whole optimizer steps
     assert [len(tracker.plan(e)) for e in range(3)] == [1216, 992, 640]
+
+
+def test_a_paired_random_baseline_trains_exactly_the_paired_runs_passes():
+    """GEKO rounds a full epoch UP to whole optimizer steps (2,000 samples at batch 32: 2,016 passes); RandomPolicy cut
+    it to 1,984 (issue 33). The paired baseline tops up with a second permutation, and projects its epochs exactly."""
+    budget = [2016, 1216, 640]
+    tracker = GEKOTracker(2000, GEKOConfig(), seed=0, num_epochs=3, unit=32, batch_size=32,
+                          policy=with_budget(PairedRandomPolicy, budget))
+    assert [tracker.projected_length(e) for e in range(3)] == budget
+    plans = [tracker.plan(e) for e in range(3)]
+    assert [len(p) for p in plans] == budget
+    assert sorted(set(plans[0])) == list(range(2000))  # every sample once, 16 of them twice
+    assert len(set(plans[1])) == 1216  # within the data: distinct samples ...
+    plain = GEKOTracker(2000, GEKOConfig(), seed=0, num_epochs=3, unit=32, batch_size=32,
+                        policy=with_budget(RandomPolicy, budget))
+    assert np.array_equal(plans[1], plain.plan(1))  # ... RandomPolicy's very draw
+
+
+def test_infobatch_at_a_budget_leaves_out_exactly_what_the_budget_needs():
+    """InfoBatch draws each below-mean sample with probability r, a random epoch length; at a paired budget exactly
+    n - budget are left out (kept ones weigh 1/(1-r)), widened to the lowest losses where r would pass MAX_PRUNE."""
+    n, budget = 100, [104, 60, 20]
+    tracker = GEKOTracker(n, GEKOConfig(), seed=1, num_epochs=3, unit=4, batch_size=4,
+                          policy=with_budget(InfoBatchBudgetPolicy, budget))
+    first = tracker.plan(0)  # nothing seen yet: every sample, topped up to the budget
+    assert len(first) == 104 and sorted(set(first)) == list(range(n))
+    tracker.state.times_seen[:] = 1
+    tracker.state.loss[:] = np.arange(n, dtype=np.float32)  # 0..49 are below the mean
+    policy = tracker.policy
+    second = tracker.plan(1)
+    assert len(second) == 60 and len(set(second)) == 60 and set(range(50, n)) <= set(second)
+    assert np.allclose(policy.weight_table()[np.intersect1d(second, np.arange(50))], 1 / (1 - 40 / 50))
+    third = tracker.plan(2)  # 80 to leave out: the 85 lowest losses, r = 80/85
+    assert len(third) == 20 and set(range(85, n)) <= set(third)
+    assert np.allclose(policy.weight_table()[np.intersect1d(third, np.arange(85))], 1 / (1 - 80 / 85))
 
 
 def test_the_stock_order_control_trains_every_sample_once_before_any_twice():
@@ -103,3 +140,86 @@ def _one_ablation():
     runs = [{"arm": arm, "seed": 0, "metric": 0.7, "sample_passes": 90, "forward_calls": 90, "tokens": 90,
              "train_seconds": 1.0} for arm in ("curve_1.0", "geko_v2", "geko_v2:stuck_after=0")]
     return tradeoff.summarise(runs)[0]
+
+
+# -- the replay of a paired GEKO run, through the benchmarks' own code (savings.run_arm, tradeoff.run_one) ------------
+N_TINY = 60  # not a multiple of the batch: GEKO's first epoch rounds up past the data (64 passes)
+
+
+def tiny_setup(seed=0):
+    """run_arm's (model, train, held, collator, metric, config) for a GPT-2 of 2 layers on 60 toy rows, 4 epochs."""
+    from hf_helpers import tiny_gpt2, toy_lm_dataset
+    from transformers import default_data_collator
+
+    config = dict(batch=8, epochs=4, lr=3e-2, warmup=2)
+    return (tiny_gpt2(seed), toy_lm_dataset(N_TINY), toy_lm_dataset(8, seed=1), default_data_collator,
+            lambda p: {"metric": 0.0}, config)
+
+
+@pytest.fixture(scope="module")
+def geko_row(one_thread, tmp_path_factory):
+    from savings import run_arm
+
+    return run_arm("tiny", "geko", 0, setup=tiny_setup(), eval_epochs=False,
+                   output_root=str(tmp_path_factory.mktemp("bench")))
+
+
+def test_the_lr_trace_is_the_learning_rate_each_step_trained_with(one_thread, tmp_path):
+    """LRTrace reads each param group's LR just before each optimizer step, then once at the end: the scheduler's
+    LR after every step (LRRecorder) is the trace from its second entry on."""
+    from baselines import LRTrace
+    from hf_helpers import LRRecorder, make_args, tiny_gpt2, toy_lm_dataset
+
+    from geko_hf import GEKOTrainer
+
+    trace, recorder = LRTrace(), LRRecorder()
+    trainer = GEKOTrainer(model=tiny_gpt2(), args=make_args(tmp_path, num_train_epochs=3), callbacks=[trace, recorder],
+                          train_dataset=toy_lm_dataset(N_TINY), geko_config=GEKOConfig(log_bucket_stats=False))
+    trainer.train()
+    assert len(trace.lrs) == trainer.state.global_step + 1
+    assert [step[0] for step in trace.lrs[1:]] == recorder.lrs
+    assert trace.lrs[0][0] == 0.0 and trace.lrs[2][0] == 3e-2  # the warmup's 2 steps, then the peak
+
+
+@pytest.mark.parametrize("script, arm", [("tradeoff", "random"), ("tradeoff", "random_v2"),
+                                         ("tradeoff", "infobatch_budget"), ("tradeoff", "random_b60"),
+                                         ("tradeoff", "stock_order_b60"), ("savings", "random"),
+                                         ("savings", "infobatch_r02")])
+def test_a_baseline_at_gekos_budget_replays_the_paired_runs_passes_and_learning_rates(geko_row, script, arm,
+                                                                                       tmp_path):
+    """Issue 33: the arms at GEKO's budget got a schedule fitted to their own known budget while GEKO stretched its
+    own onto a projection of later epochs (here GEKO's mean LR factor 0.538, the fitted one 0.500), and random cut
+    GEKO's rounded-up first epoch (64 passes) to 56. Each must now train GEKO's passes at GEKO's LR, step by step."""
+    import savings
+    import tradeoff
+
+    assert geko_row["per_epoch_passes"][0] > N_TINY  # the round-up past the data is exercised
+    assert len(geko_row["lr_steps"]) == sum(geko_row["per_epoch_passes"]) // 8 + 1
+    kw = dict(setup=tiny_setup(), output_root=str(tmp_path))
+    if script == "tradeoff":
+        row = tradeoff.run_one("tiny", kw["setup"][5], arm, 0, [], paired=geko_row, **kw)
+    else:
+        row = savings.run_arm("tiny", arm, 0, paired=geko_row, eval_epochs=False, **kw)
+    assert row["per_epoch_passes"] == geko_row["per_epoch_passes"]
+    assert row["lr_steps"] == geko_row["lr_steps"]  # every param group, every step: the same floats
+    assert row["paired"] == {"arm": "geko", "seed": 0, "rev": geko_row["rev"]}
+    assert row["rev"] and row["command"].startswith("python ")
+
+
+def test_a_baseline_refuses_a_paired_row_without_learning_rates():
+    """Rows saved before issue 33 have per-epoch passes but no learning rates: the baseline says to run them again."""
+    from savings import paired_schedule
+
+    with pytest.raises(ValueError, match="--rerun geko"):
+        paired_schedule({"arm": "geko", "seed": 1, "rev": "abc", "per_epoch_passes": [64, 48]})
+
+
+def test_rerunning_a_geko_arm_reruns_the_baselines_that_replay_it():
+    from savings import drop_for_rerun
+    from tradeoff import BUDGET_FROM
+
+    runs = [{"arm": arm, "seed": seed} for seed in (0, 1) for arm in ("curve_1.0", "geko", "random", "random_v2")]
+    kept, again = drop_for_rerun(runs, ["geko"], [0], BUDGET_FROM)
+    assert again == ["geko", "random"]
+    assert [(r["arm"], r["seed"]) for r in kept] == [("curve_1.0", 0), ("random_v2", 0), ("curve_1.0", 1),
+                                                       ("geko", 1), ("random", 1), ("random_v2", 1)]
