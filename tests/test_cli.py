@@ -109,6 +109,12 @@ def test_train_writes_report_plot_texts_and_state(tiny_run):
     texts = [json.loads(line) for line in (out / run_files.TEXTS_FILE).read_text().splitlines()]
     assert [t["id"] for t in texts] == list(range(64)) and {t["label"] for t in texts} <= set(LABEL_NAMES)
     assert (out / STATE_FILE).exists()
+    # the data map by default: the table (with each review's text and label name), the picture, the page
+    import datasets
+
+    data_map = datasets.Dataset.from_parquet(str(out / "geko_data_map.parquet"))
+    assert len(data_map) == 64 and {"text", "label", "region", "label_issue_rank"} <= set(data_map.column_names)
+    assert _is_png(out / "geko_data_map.png") and (out / "geko_data_map.html").exists()
     steps = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))  # one per epoch; epoch 2 may
     assert len(steps) == 2 and steps[0] == 8 and steps[1] <= 16  # be shorter (frozen samples are skipped)
 

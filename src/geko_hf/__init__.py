@@ -15,7 +15,7 @@ an environment without torch and `import geko_hf` stays fast. The flat module pa
 `geko_hf.config`, ...) still import, with a FutureWarning (see _moved.py).
 """
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 from . import _moved
 from .core.buckets import BUCKET_NAMES, FOCUS, FREEZE, HARD, LIGHT
