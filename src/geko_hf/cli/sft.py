@@ -79,10 +79,6 @@ def main(argv=None) -> int:
 
 def make_parser():
     """`geko-hf sft`'s parser (`trl sft`'s dataclasses + GEKO's fields)."""
-    return build_sft_parser()
-
-
-def build_sft_parser():
     from trl import ModelConfig, TrlParser
 
     from ..hf.sft import GEKOSFTConfig
@@ -94,7 +90,7 @@ def build_sft_parser():
 
 
 def parse_sft_args(argv):
-    parser = build_sft_parser()
+    parser = make_parser()
     if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
         with open(argv[0]) as f:
             given = json.load(f) if argv[0].endswith(".json") else __import__("yaml").safe_load(f)

@@ -119,10 +119,6 @@ def main(argv=None) -> int:
 # =========================================================================================================
 def make_parser():
     """`geko-hf train`'s parser (ScriptArguments + GEKOTrainingArguments)."""
-    return build_train_parser()
-
-
-def build_train_parser():
     from transformers import HfArgumentParser
 
     from ..hf.training_args import GEKOTrainingArguments, allow_bare_bool_flags
@@ -132,9 +128,12 @@ def build_train_parser():
     return parser
 
 
+build_train_parser = make_parser  # (its name in 0.3)
+
+
 def parse_train_args(argv):
     """(ScriptArguments, GEKOTrainingArguments) from flags, or from one .json/.yaml file (plus our defaults)."""
-    parser = build_train_parser()
+    parser = make_parser()
     if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
         with open(argv[0]) as f:
             if argv[0].endswith(".json"):
