@@ -281,7 +281,7 @@ def test_sft_defaults_set_no_deprecated_training_argument(tmp_path):
 def test_report_reads_the_newest_checkpoints_log_history_when_the_top_has_none(tmp_path, capsys):
     # TRL's sft.py saves the model (and GEKO's state) at the end but no trainer_state.json at the top. Before: the
     # history's losses came out empty (`out["history"][0]["train_loss"] == 2.0` failed: None).
-    from geko_hf.cli.train import report
+    from geko_hf.cli.report import run as report
 
     loop = GEKOLoop(8, num_epochs=2, batch_size=4)
     for _ in range(2):
