@@ -188,3 +188,10 @@ def test_observe_prints_the_map_not_buckets_and_logs_region_shares(tmp_path, cap
     logged = [e for e in trainer.state.log_history if "geko/ambiguous_share" in e]
     assert len(logged) == 2 and sum(logged[-1][f"geko/{k}_share"] for k in ("easy_to_learn", "ambiguous",
                                                                              "hard_to_learn")) == pytest.approx(1)
+
+
+def test_one_label_issue_ranking_everywhere(tmp_path):
+    """get_suspect_samples, trainer.geko.label_issues() and the data map's label_issue_rank serve one ranking."""
+    trainer, _ = _train(tmp_path, [GEKOCallback(observe_only=True)])
+    served = [r["id"] for r in trainer.get_suspect_samples(10)]
+    assert served == trainer.geko.label_issues(10)["sample_id"]

@@ -10,7 +10,7 @@ import os
 import sys
 
 from ..core.data_map_table import data_map_columns
-from ..core.label_issues import suspect_samples
+from ..core.label_issues import suspect_samples, tracker_ranking
 from ..core.tracker import GEKOTracker
 from ..report.data_map_page import DATA_MAP_PAGE, write_data_map_page
 from ..report.data_map_plot import plot_data_map
@@ -76,7 +76,8 @@ def run(argv) -> dict:
                                                        "runs of `geko-hf train` write it"))
     suspects = None
     if opts.suspects:
-        suspects = with_texts(suspect_samples(tracker.state.arrays(), opts.top_k), opts.texts or find_up(folder, TEXTS_FILE))
+        rows = suspect_samples(tracker.state.arrays(), opts.top_k, tracker_ranking(tracker))
+        suspects = with_texts(rows, opts.texts or find_up(folder, TEXTS_FILE))
         print(format_suspects(suspects))
     plot_path = None
     if not opts.no_plot:

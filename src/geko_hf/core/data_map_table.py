@@ -28,7 +28,7 @@ def data_map_columns(tracker) -> dict[str, np.ndarray]:
     columns["region"] = np.asarray(dm.regions(stats), dtype=object)
     names = np.asarray(BUCKET_NAMES, dtype=object)
     columns["bucket"] = np.where(tracker.state.pruned, "pruned", names[tracker.state.bucket])
-    score, ranking = label_issue_ranking(stats)
+    score, ranking = label_issue_ranking(stats)  # (= label_issues.tracker_ranking: one ranking everywhere)
     rank = np.zeros(n, dtype=np.int64)
     rank[ranking] = np.arange(1, len(ranking) + 1)
     columns["label_issue_score"] = score

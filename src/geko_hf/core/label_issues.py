@@ -26,11 +26,11 @@ def suspect_ranking(state: dict) -> np.ndarray:
     return ids[np.lexsort((last, mean[ids]))]
 
 
-def suspect_samples(state: dict, k: int) -> list[dict]:
-    """The top-k of `suspect_ranking`, the ranking whose precision benchmarks/label_errors.py measures, with what put
-    each sample there. (geko_hf <= 0.3 kept only samples wrong now: a different ranking from the one measured, and on
-    a toy state precision at 2 of 0.0 where the measured ranking has 1.0.)"""
-    ranking = suspect_ranking(state)[: max(int(k), 0)]
+def suspect_samples(state: dict, k: int, ranking=None) -> list[dict]:
+    """The top-k of a ranking (default `suspect_ranking`; a trainer passes its data map's, `tracker_ranking`), with
+    what put each sample there. (geko_hf <= 0.3 kept only samples wrong now: a different ranking from the one
+    measured, and on a toy state precision at 2 of 0.0 where the measured ranking has 1.0.)"""
+    ranking = (suspect_ranking(state) if ranking is None else np.asarray(ranking))[: max(int(k), 0)]
     mean = mean_margin(state)
     streak = np.asarray(state["streak"])
     return [{"id": int(i), "mean_margin": round(float(mean[i]), 4), "margin": round(float(state["margin"][i]), 4),
@@ -57,3 +57,9 @@ def label_issue_ranking(stats: dict) -> tuple[np.ndarray, np.ndarray]:
     last_loss = np.nan_to_num(np.asarray(stats["last_loss"], np.float64)[observed])
     order = np.lexsort((-last_loss, -score[observed]))
     return score, observed[order]
+
+
+def tracker_ranking(tracker) -> np.ndarray:
+    """The one label-issue ranking a run serves (data map's label_issue_rank, trainer.geko.label_issues(),
+    get_suspect_samples(), geko-hf report --suspects): its data map's, by `label_issue_ranking`."""
+    return label_issue_ranking(tracker.data_map.statistics())[1]

@@ -209,7 +209,8 @@ class BudgetPolicy(SelectionPolicy):
 
     def projected_length(self, epoch: int) -> int:
         # the budget is known in advance, so the LR schedule is stretched onto the run's real length
-        return whole_steps(np.zeros(min(self.epoch_budget(epoch), self.tracker.num_samples)), self.tracker.unit).size
+        length = min(self.epoch_budget(epoch), self.tracker.num_samples)
+        return length - length % self.tracker.unit
 
     def state_dict(self) -> dict:
         return {} if self.budget is None else {"budget": np.asarray(self.budget, dtype=np.int64)}
