@@ -259,8 +259,9 @@ def test_in_chromium_points_are_drawn_filtered_hovered_selected_and_downloaded(b
 
 @pytest.mark.slow
 @pytest.mark.parametrize("n", [10_000, 100_000])
-def test_in_chromium_the_page_loads_fast(browser, tmp_path, n):
-    """Load time = navigation start to the frame after the plot is drawn (the page's data-load-ms); median of 3."""
+def test_in_chromium_a_large_page_loads_and_draws(browser, tmp_path, n):
+    """A 10k and a 100k page load and draw without an error. The load time (navigation start to the frame after the
+    plot, the page's data-load-ms) is printed, not asserted: timings belong to benchmarks, not to tests."""
     path = write_data_map_page(synthetic_columns(n), str(tmp_path / f"page_{n}.html"))
     times = []
     for _ in range(3):
@@ -270,5 +271,4 @@ def test_in_chromium_the_page_loads_fast(browser, tmp_path, n):
         page.close()
     ms = sorted(times)[1]
     print(f"\n{n:,} samples: {os.path.getsize(path) / 1e6:.1f} MB, loaded and drawn in {ms} ms (runs: {times})")
-    assert ms < 10_000
 
