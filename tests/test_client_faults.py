@@ -309,3 +309,58 @@ def test_max_steps_with_epochwise_eval_or_save_warns_that_they_run_per_shorter_g
     with caplog.at_level(logging.WARNING, logger="geko_hf"):
         trainer.train()
     assert "save_strategy='epoch'" in caplog.text and "eval_steps / save_steps" in caplog.text
+
+
+# -- fault 1: SFT "mastered" decided by the chat template's tokens ------------------------------------------------
+def _answer_and_template_logits(answer_p: float):
+    """One causal-LM row: 3 supervised tokens (an answer word, then the template's `<|im_end|>` and newline). The
+    template tokens are the argmax at 0.99; the answer token is the argmax at probability `answer_p` (right by
+    chance: the runner-up is close behind)."""
+    vocab = 4
+    probs = torch.full((1, 4, vocab), 0.01 / (vocab - 1))
+    probs[0, :, 1] = 0.99  # positions 1-2 predict labels 2-3: the template tokens (id 1)
+    probs[0, 0] = torch.tensor([answer_p, 1 - answer_p - 0.02, 0.01, 0.01])  # position 0 predicts the answer (id 0)
+    labels = torch.tensor([[-100, 0, 1, 1]])
+    return probs.log(), labels
+
+
+def test_a_token_samples_confidence_is_its_weakest_supervised_token_not_the_templates_mean():
+    from geko_hf.training.stats import token_stats
+
+    logits, labels = _answer_and_template_logits(0.5)
+    got = token_stats(logits, labels)
+    assert bool(got.correct[0])  # every token is the argmax ...
+    assert float(got.confidence[0]) == pytest.approx(0.5, abs=1e-5)  # ... but the answer only at 0.5 (mean: 0.83)
+    cfg = GEKOConfig()
+    assert float(got.confidence[0]) <= cfg.freeze_confidence  # so the default rules cannot call it mastered
+
+
+def test_fused_head_gives_the_weakest_token_confidence_too():
+    from types import SimpleNamespace
+
+    from geko_hf.training.stats import fused_lm_stats
+
+    logits, labels = _answer_and_template_logits(0.5)
+    logp = torch.log_softmax(logits[:, :-1], -1)  # the fused head's per-token outputs (labels already shifted)
+    target = labels[:, 1:]
+    mask = target != -100
+    out = SimpleNamespace(label_mask=mask, log_probs=logp.gather(-1, target.clamp(min=0)[..., None])[..., 0],
+                          is_top1=logp.argmax(-1) == target, entropy=-(logp.exp() * logp).sum(-1))
+    got = fused_lm_stats(out)
+    assert bool(got.correct[0]) and float(got.confidence[0]) == pytest.approx(0.5, abs=1e-5)
+
+
+def test_a_sample_right_by_chance_next_to_template_tokens_does_not_freeze():
+    """The fault's mechanism end to end in the tracker: a sample whose 2 template tokens are certain and whose answer
+    is right at 0.6 stays trainable under the default rules, epoch after epoch; one whose answer is certain freezes."""
+    from geko_hf.training.stats import token_stats
+
+    chance, _ = _answer_and_template_logits(0.6)
+    known, labels = _answer_and_template_logits(0.97)
+    stats = token_stats(torch.cat([chance, known]), torch.cat([labels, labels]))
+    tracker = GEKOTracker(2, GEKOConfig(), seed=0, num_epochs=12, unit=1, batch_size=2)
+    for epoch in range(12):
+        tracker.record(np.arange(2), stats.loss.numpy(), stats.correct.numpy(), stats.confidence.numpy(),
+                       stats.tokens.numpy(), 2, margin=stats.margin.numpy())
+        tracker.end_epoch(epoch, 2, 2, 2)
+    assert tracker.state.bucket[0] != FREEZE and tracker.state.bucket[1] == FREEZE

@@ -173,7 +173,7 @@ def aligned_reference(logits: torch.Tensor, labels: torch.Tensor) -> dict:
         logp = torch.log_softmax(lg, dim=-1)
         out["loss"].append(-logp.gather(1, lb[:, None]).mean())
         out["correct"].append(bool((lg.argmax(-1) == lb).all()))
-        out["confidence"].append(logp.max(-1).values.exp().mean())
+        out["confidence"].append(logp.max(-1).values.exp().min())  # the weakest token (issue 34, fault 1)
         out["tokens"].append(int(keep.sum()))
     return {"loss": torch.stack(out["loss"]), "correct": torch.tensor(out["correct"]),
             "confidence": torch.stack(out["confidence"]), "tokens": torch.tensor(out["tokens"])}

@@ -87,15 +87,28 @@ def test_report_suspects_lists_them_with_text(tmp_path, capsys):
     with open(run / run_files.TEXTS_FILE, "w") as f:
         for i in range(5):
             f.write(json.dumps({"id": i, "text": f"review number {i}", "label": "fresh"}) + "\n")
-    out = geko_hf_cli.main(["report", str(run), "--no_plot", "--suspects", "--top_k", "5"])
+    out = geko_hf_cli.main(["report", str(run), "--no_plot", "--label-issues", "--top_k", "5"])
     assert out == 0
     text = capsys.readouterr().out
-    part = text[text.index("suspected label errors"):]
+    part = text[text.index("likely label errors"):]
     # every observed sample, lowest mean margin first: 1, 3, 2, 4, 0
     assert part.index("#1 ") < part.index("#3 ") < part.index("#2 ") < part.index("#0 ") and "review number 1" in part
 
 
-def test_trainer_get_suspect_samples(tmp_path):
+def test_report_suspects_still_works_and_says_it_is_deprecated(tmp_path, capsys):
+    import geko_hf.cli as geko_hf_cli
+
+    tracker = GEKOTracker(3, GEKOConfig(), seed=0, num_epochs=1, unit=1, batch_size=1)
+    tracker.record(np.arange(3), [0.1, 2.0, 0.2], [True, False, True], [0.9] * 3, np.ones(3, int), 3,
+                   margin=[0.8, -0.9, 0.6])
+    tracker.end_epoch(0, 3, 3, 3)
+    save_geko_state(str(tmp_path), {"tracker": tracker.state_dict()})
+    assert geko_hf_cli.main(["report", str(tmp_path), "--no_plot", "--suspects", "--top_k", "3"]) == 0
+    out = capsys.readouterr()
+    assert "likely label errors" in out.out and "--suspects is deprecated" in out.err and "--label-issues" in out.err
+
+
+def test_trainer_get_label_issues_and_the_deprecated_get_suspect_samples(tmp_path):
     """After a real (tiny) run, the method returns the top of the ranking with their dataset text and label."""
     pytest.importorskip("transformers")
     from datasets import Dataset
@@ -131,9 +144,15 @@ def test_trainer_get_suspect_samples(tmp_path):
                           train_dataset=ds, data_collator=Tok().pad,
                           geko_config=GEKOConfig(light_sample_rate=1.0))
     with pytest.raises(RuntimeError, match="train"):
-        trainer.get_suspect_samples()
+        trainer.get_label_issues()
     trainer.train()
-    rows = trainer.get_suspect_samples(8)
+    table = trainer.get_label_issues()  # every sample scored, most likely wrong first
+    assert len(table) == n and table["label_issue_rank"] == list(range(1, n + 1))
+    assert np.all(np.diff(table["label_issue_score"]) <= 1e-12) and table["text"][0] == f"row {table['sample_id'][0]}"
+    assert trainer.get_label_issues(5)["sample_id"] == table["sample_id"][:5]
+    with pytest.warns(FutureWarning, match="get_label_issues"):
+        rows = trainer.get_suspect_samples(8)
+    assert [r["id"] for r in rows] == table["sample_id"][:8]
     assert len(rows) == 8
     assert all(r["text"] == f"row {r['id']}" and r["label"] == int(noisy[r["id"]]) for r in rows)
     assert np.mean([r["id"] < 8 for r in rows]) >= 0.75

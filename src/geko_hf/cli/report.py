@@ -42,8 +42,10 @@ def make_parser():
     p.add_argument("--no_plot", action="store_true", help="Do not draw the plot.")
     p.add_argument("--texts", default=None, help=f"A {TEXTS_FILE}-style file with the training texts "
                                                  "(default: found in PATH or its parent).")
-    p.add_argument("--suspects", action="store_true",
-                   help="Also list the top_k likely label errors (lowest mean margin first, every observed sample).")
+    p.add_argument("--label-issues", "--label_issues", dest="label_issues", action="store_true",
+                   help="Also list the top_k likely label errors (the data map's label-issue ranking, every observed "
+                        "sample scored).")
+    p.add_argument("--suspects", action="store_true", help=argparse.SUPPRESS)  # deprecated 0.4: --label-issues
     p.add_argument("--data-map", "--data_map", dest="data_map", action="store_true",
                    help=f"Print each data-map region's top_k examples and the top_k label issues with their text, "
                         f"and draw {DATA_MAP_PLOT} into PATH.")
@@ -76,6 +78,9 @@ def run(argv) -> dict:
                                                        "runs of `geko-hf train` write it"))
     suspects = None
     if opts.suspects:
+        print("geko-hf report: --suspects is deprecated and will be removed in geko_hf 0.5; use --label-issues "
+              "(the same list).", file=sys.stderr)
+    if opts.suspects or opts.label_issues:
         rows = suspect_samples(tracker.state.arrays(), opts.top_k, tracker_ranking(tracker))
         suspects = with_texts(rows, opts.texts or find_up(folder, TEXTS_FILE))
         print(format_suspects(suspects))

@@ -35,7 +35,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..report.text import enrich_history, format_hard, hard_samples, last_eval
+from ..core.label_issues import suspect_samples, tracker_ranking
+from ..report.text import enrich_history, format_hard, format_suspects, hard_samples, last_eval
 from .data import compute_accuracy, load_data, load_model, tokenize
 from .device import bf16_supported, device_defaults  # noqa: F401  (bf16_supported: users import it from here)
 from .run_files import PLOT_FILE, TEXTS_FILE, plot_title, resume_target, try_plot, with_texts, write_report, write_texts
@@ -198,7 +199,9 @@ def _train(sa, args, t0) -> dict:
     tracker = trainer.geko.tracker
     log_history = trainer.state.log_history
     history = enrich_history(rep["history"], log_history)
-    hard = with_texts(hard_samples(tracker.state.state_dict(), sa.top_k), os.path.join(args.output_dir, TEXTS_FILE))
+    texts = os.path.join(args.output_dir, TEXTS_FILE)
+    hard = with_texts(hard_samples(tracker.state.state_dict(), sa.top_k), texts)
+    issues = with_texts(suspect_samples(tracker.state.arrays(), sa.top_k, tracker_ranking(tracker)), texts)
     out = {
         "geko_hf_version": __version__,
         "model": model_desc,
@@ -212,6 +215,7 @@ def _train(sa, args, t0) -> dict:
         "efficiency": {k: v for k, v in rep.items() if k != "history"},
         "history": history,
         "hard_samples": hard,
+        "label_issues": issues,
         "geko_config": tracker.config.to_dict(),
         "script_args": dataclasses.asdict(sa),
     }
@@ -221,6 +225,7 @@ def _train(sa, args, t0) -> dict:
 
     if sa.top_k > 0:
         print(format_hard(out["hard_samples"], sa.top_k))
+        print(format_suspects(out["label_issues"]))
     print(summary(out, report_path, plot_path, args.output_dir))
     return out
 

@@ -33,7 +33,7 @@ class GEKOConfig:
       HARD    wrong and confidence > focus_confidence
 
     > Policy and output
-        policy, data_map, log_bucket_stats
+        policy, data_map, data_map_burn_out, log_bucket_stats
     > Mastery: when a sample is FREEZE, LIGHT, FOCUS or HARD
         freeze_confidence, freeze_quality, focus_confidence, light_margin, quality_window, mastery, freeze_margin,
         hard_margin, mastery_streak
@@ -178,7 +178,7 @@ class GEKOConfig:
             "geko_hf. A sample wrong on its last N observations whose margin rose by no more than stuck_min_gain "
             "is 'stuck': likely a label error, drawn at stuck_sample_rate and never up-weighted (0 = off). "
             "Measured harmful in a 3-epoch run over 30 percent flipped labels, where half the stuck samples were clean but "
-            "not yet learned (README, Performance); get_suspect_samples() ranks likely label errors either way."
+            "not yet learned (README, Performance); get_label_issues() ranks likely label errors either way."
         ),
     )
     stuck_min_gain: float = field(
@@ -236,6 +236,15 @@ class GEKOConfig:
             "geko_hf. Write the data map (every sample's training dynamics, region and label-issue rank) to "
             "output_dir/geko_data_map.parquet, its picture to geko_data_map.png and its page to "
             "geko_data_map.html, at train end. The map is recorded either way (trainer.geko.data_map())."
+        ),
+    )
+    data_map_burn_out: int = field(
+        default=0,
+        metadata=_help(
+            "geko_hf. Also keep the data map's statistics over the first N epochs only (Dataset Cartography's "
+            "burn_out): early_confidence, early_variability and early_aum columns, before the model memorises "
+            "flipped labels, and the label-issue rankings 'early_aum' and 'early_confidence'. 24 more bytes a "
+            "sample. 0 = off."
         ),
     )
     policy: str = field(
@@ -302,6 +311,7 @@ class GEKOConfig:
                              "train every epoch on full data; use the stock Trainer for that.")
         _check_int("mastery_streak", self.mastery_streak, minimum=1)
         _check_int("stuck_after", self.stuck_after, minimum=0)
+        _check_int("data_map_burn_out", self.data_map_burn_out, minimum=0)
         if self.target_budget is not None:
             _check_range("target_budget", self.target_budget, 0.0, 1.0, low_open=True)
         if self.epoch_budget not in BUDGET_MODES:

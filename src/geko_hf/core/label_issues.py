@@ -46,20 +46,65 @@ def precision_at_k(ranking: np.ndarray, true_ids, k: int | None = None) -> float
     return float(np.isin(ranking[:k], true_ids).mean()) if k else 0.0
 
 
-def label_issue_ranking(stats: dict) -> tuple[np.ndarray, np.ndarray]:
+def _forgetting_score(stats: dict) -> np.ndarray:
+    """Forgetting events, never-learned samples first (Toneva et al. rank those as forgotten infinitely often)."""
+    events = np.asarray(stats["forgetting"], dtype=np.float64)
+    never = np.asarray(stats["correctness"], dtype=np.float64) == 0
+    return np.where(never, np.nanmax(events, initial=0.0) + 1.0, events)
+
+
+def _early(name: str):
+    def score(stats: dict) -> np.ndarray:
+        if f"early_{name}" not in stats:
+            raise ValueError(f"label-issue ranking 'early_{name}' needs the early-epoch statistics of a data map "
+                             "built with burn_out > 0 (GEKOConfig(data_map_burn_out=2), or DataMap(n, burn_out=2))")
+        return -np.asarray(stats[f"early_{name}"], dtype=np.float64)
+    return score
+
+
+# name -> score (higher = more likely mislabelled) from a data map's statistics(); the benchmark
+# benchmarks/label_issues.py measures every one of them against cleanlab.
+RANKINGS = {
+    "aum": lambda s: -np.asarray(s["aum"], dtype=np.float64),  # mean margin p(label) - max other p (Pleiss et al.)
+    "mean_loss": lambda s: np.asarray(s["mean_loss"], dtype=np.float64),  # the free floor of any logged run
+    "confidence": lambda s: -np.asarray(s["confidence"], dtype=np.float64),  # Cartography's hard-to-learn
+    "last_loss": lambda s: np.asarray(s["last_loss"], dtype=np.float64),  # the last observation's loss
+    "forgetting": _forgetting_score,  # Toneva et al.
+    "early_aum": _early("aum"),  # AUM over the epochs < burn_out only (before flipped labels are memorised)
+    "early_confidence": _early("confidence"),
+}
+DEFAULT_RANKING = "aum"
+
+
+def label_issue_scores(stats: dict, method: str = DEFAULT_RANKING) -> np.ndarray:
+    """A score for every sample (higher = more likely mislabelled; NaN if never observed) by ranking `method`."""
+    if method not in RANKINGS:
+        raise ValueError(f"label-issue ranking {method!r} is unknown; choose one of {sorted(RANKINGS)}")
+    score = RANKINGS[method](stats)
+    return np.where(np.asarray(stats["observations"]) > 0, score, np.nan)
+
+
+def label_issue_ranking(stats: dict, method: str = DEFAULT_RANKING) -> tuple[np.ndarray, np.ndarray]:
     """(score per sample, observed ids most likely mislabelled first) from a data map's statistics.
 
-    The score is minus the mean margin over every observation (AUM on probabilities): the ranking whose precision
-    the label-error benchmark measures (`suspect_ranking` on the state ranks the same samples the same way), ties
-    broken by the higher last loss. NaN score for samples never observed; they are not ranked."""
-    score = -np.asarray(stats["aum"], dtype=np.float64)
+    The score is `label_issue_scores(stats, method)` (default: minus the mean margin over every observation, AUM on
+    probabilities); ties broken by the higher last loss. NaN score for samples never observed; they are not ranked."""
+    score = label_issue_scores(stats, method)
     observed = np.flatnonzero(np.asarray(stats["observations"]) > 0)
     last_loss = np.nan_to_num(np.asarray(stats["last_loss"], np.float64)[observed])
-    order = np.lexsort((-last_loss, -score[observed]))
+    order = np.lexsort((-last_loss, -np.nan_to_num(score[observed], nan=-np.inf)))
     return score, observed[order]
+
+
+def estimate_issue_count(stats: dict) -> int:
+    """How many labels look wrong, estimated from the run alone: the samples whose mean margin (AUM) is below 0,
+    i.e. on average over training the model gave another class more probability than the label. The k of
+    clean-and-retrain when no other estimate is at hand (never the true count, which nobody has)."""
+    aum = np.asarray(stats["aum"], dtype=np.float64)
+    return int(np.sum(aum[~np.isnan(aum)] < 0))
 
 
 def tracker_ranking(tracker) -> np.ndarray:
     """The one label-issue ranking a run serves (data map's label_issue_rank, trainer.geko.label_issues(),
-    get_suspect_samples(), geko-hf report --suspects): its data map's, by `label_issue_ranking`."""
+    get_label_issues(), geko-hf report --label-issues): its data map's, by `label_issue_ranking`."""
     return label_issue_ranking(tracker.data_map.statistics())[1]

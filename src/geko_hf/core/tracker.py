@@ -39,7 +39,8 @@ class GEKOTracker:
         policy_cls = policy_class(config.policy) if policy is None else None
         self.config = config = resolve_rules(config, policy_cls) if policy_cls is not None else config
         self.state = SampleState(num_samples, config)
-        self.data_map = DataMap(num_samples)  # every observation's training dynamics (data_map.py), any policy
+        # every observation's training dynamics (data_map.py), any policy
+        self.data_map = DataMap(num_samples, burn_out=config.data_map_burn_out)
         self.seed, self.num_epochs, self.unit, self.batch_size = int(seed), int(num_epochs), int(unit), int(batch_size)
         self.last_epoch_fraction, self.fixed_steps = float(last_epoch_fraction), bool(fixed_steps)
         self.drop_last, self.max_steps = bool(drop_last), int(max_steps)

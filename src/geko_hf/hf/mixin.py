@@ -10,6 +10,7 @@ contract.py, so a transformers release that changes them fails there with the su
 from __future__ import annotations
 
 import logging
+import warnings
 
 import torch
 from transformers import Trainer
@@ -276,10 +277,20 @@ class GEKOMixin:
         tracker = self.geko.tracker
         return 0 if tracker is None else int(tracker.state.pruned.sum())
 
+    def get_label_issues(self, k: int | None = None):
+        """Every observed training sample, most likely mislabelled first, as a `datasets.Dataset`: its readable fields
+        (text, label), `label_issue_score` (higher = more likely wrong) and `label_issue_rank` (1 = first), with the
+        data map's statistics; `k` keeps the top k. The same as `trainer.geko.label_issues(k)`; the ranking is
+        geko_hf.core.label_issues.DEFAULT_RANKING, chosen by benchmarks/label_issues.py."""
+        return self.geko.label_issues(k)
+
     def get_suspect_samples(self, k: int = 20) -> list[dict]:
-        """The k training samples whose label is most likely wrong: lowest margin p(label) - max other p averaged over
-        training first (see geko_hf.core.label_issues), each with its row's scalar fields (text, label). The same
-        ranking as `trainer.geko.label_issues()` (the data map's label_issue_rank)."""
+        """Deprecated since 0.4 (removed in 0.5): use `get_label_issues(k)`, which returns the same ranking with a
+        score for every sample. The k training samples whose label is most likely wrong, each with its row's scalar
+        fields (text, label)."""
+        warnings.warn("trainer.get_suspect_samples(k) is deprecated and will be removed in geko_hf 0.5: use "
+                      "trainer.get_label_issues(k) (the same ranking, a datasets.Dataset with label_issue_score and "
+                      "label_issue_rank for every sample).", FutureWarning, stacklevel=2)
         tracker = self.geko.tracker
         if tracker is None:
             raise RuntimeError("No GEKO state yet: call trainer.train() first.")

@@ -82,7 +82,7 @@ def format_hard(rows, k, texts_hint=None) -> str:
         lines = ["  HARD samples: none (no sample is wrong with confidence above focus_confidence)"]
     else:
         lines = [f"  Top {len(rows)} HARD samples (confidently wrong now, most confident first; for likely label "
-                 "errors see --suspects)"]
+                 "errors see --label-issues)"]
     for r in rows:
         head = f"  #{r['id']:<6} conf {r['confidence']:.3f}  loss {r['loss']:.3f}  seen {r['times_seen']}x"
         lines += _with_text(head, r)
@@ -94,9 +94,9 @@ def format_hard(rows, k, texts_hint=None) -> str:
 def format_suspects(rows) -> str:
     """Likely label errors (label_issues.suspect_samples): lowest margin averaged over training first."""
     if not rows:
-        return "\n".join([BAR, "  Suspected label errors: none (no sample was observed)", BAR])
-    lines = [f"  Top {len(rows)} suspected label errors (lowest mean margin p(label) - max other p first, the "
-             "ranking benchmarks/label_errors.py measures)"]
+        return "\n".join([BAR, "  Likely label errors: none (no sample was observed)", BAR])
+    lines = [f"  Top {len(rows)} likely label errors (lowest mean margin p(label) - max other p first: the "
+             "ranking benchmarks/label_issues.py measures)"]
     for r in rows:
         wrong = f"  wrong {r['wrong_streak']}x in a row" if r["wrong_streak"] else "  right now"
         head = (f"  #{r['id']:<6} mean margin {r['mean_margin']:+.3f}{wrong}"

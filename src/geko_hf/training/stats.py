@@ -2,7 +2,9 @@
 
 Default definitions (documented in the README):
 - token heads: over the sample's supervised tokens (labels != -100): loss = mean token NLL; correct = every
-  supervised token is the model's argmax; confidence = mean top-1 probability. A causal LM's logit at
+  supervised token is the model's argmax; confidence = the smallest top-1 probability over them (the weakest
+  token: a chat template's `<|im_end|>` and newline are near 1.0 after one epoch, so a mean would call an answer
+  right by chance "mastered"; issue 34, fault 1). A causal LM's logit at
   position t predicts label t + 1 (labels shifted by one); an encoder-decoder's, a masked LM's and a token
   classifier's predict label t. The trainer decides which from the model (see alignment.py).
 - sequence classification: loss = cross-entropy; correct = argmax == label; confidence = top-1 probability.
@@ -84,8 +86,8 @@ def _top1_hit_margin(logits, lse, targets, target_logit):
 
 
 def _per_sample(index, nll, top1, hit, margin, num_samples: int, device) -> SampleStats:
-    """Aggregate per-token records into per-sample statistics (index = the token's sample); a sample's margin is
-    its weakest token's."""
+    """Aggregate per-token records into per-sample statistics (index = the token's sample); a sample's confidence
+    and margin are its weakest token's (a sample without supervised tokens: confidence 0, margin NaN)."""
     zeros = torch.zeros(num_samples, dtype=torch.float32, device=device)
     count = zeros.index_add(0, index, torch.ones_like(nll))
     n = count.clamp(min=1)
@@ -95,7 +97,7 @@ def _per_sample(index, nll, top1, hit, margin, num_samples: int, device) -> Samp
     return SampleStats(
         loss=loss,
         correct=(hits == count) & (count > 0),
-        confidence=zeros.index_add(0, index, top1) / n,
+        confidence=zeros.scatter_reduce(0, index, top1, "amin", include_self=False),
         tokens=count.long(),
         margin=torch.full_like(zeros, float("nan")).scatter_reduce(0, index, margin, "amin", include_self=False),
     )
