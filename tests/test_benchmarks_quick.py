@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
-SCRIPTS = ["savings", "tradeoff", "overhead", "scale", "state_store", "label_errors"]
+SCRIPTS = ["savings", "tradeoff", "overhead", "scale", "state_store", "label_errors", "label_issues"]
 MODULES = ["baselines", "gekolib_arm"]  # imported by the scripts, not run
 
 
