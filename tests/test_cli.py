@@ -115,6 +115,11 @@ def test_train_writes_report_plot_texts_and_state(tiny_run):
     data_map = datasets.Dataset.from_parquet(str(out / "geko_data_map.parquet"))
     assert len(data_map) == 64 and {"text", "label", "region", "label_issue_rank"} <= set(data_map.column_names)
     assert _is_png(out / "geko_data_map.png") and (out / "geko_data_map.html").exists()
+    # the top label issues, printed with their text and saved in the report, in the data map's order (issue 32)
+    issues = rep["label_issues"]
+    top = data_map.sort("label_issue_rank").filter(lambda r: r > 0, input_columns="label_issue_rank")
+    assert [r["id"] for r in issues] == top["sample_id"][:len(issues)] and len(issues) == 10
+    assert "likely label errors" in stdout and issues[0]["text"][:30] in " ".join(stdout.split())
     steps = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))  # one per epoch; epoch 2 may
     assert len(steps) == 2 and steps[0] == 8 and steps[1] <= 16  # be shorter (frozen samples are skipped)
 
