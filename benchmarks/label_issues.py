@@ -516,6 +516,57 @@ def run(workload, kind, seeds, quick):
     print(open(base + ".md").read())
 
 
+# -- smollm_pool: SFT with corrupted answers (in-run rankings only) ------------------------------------------------
+def run_pool(seeds, quick):
+    """tradeoff.py's `smollm_pool` (SmolLM2-135M-Instruct SFT, 20% of the training answers corrupted) trained
+    observe-only, and every in-run ranking's precision at k = the corrupted count. cleanlab needs class
+    probabilities over a fixed label set, which free-text answers do not have: no cleanlab row here."""
+    from savings import run_arm
+    from tradeoff import QUICKS, WORKLOADS as TRADEOFF, corrupt_answers, noise_record, pool_rows, pool_setup
+
+    tag = "_quick" if quick else ""
+    c = dict(TRADEOFF["smollm_pool"], **(QUICKS["smollm_pool"] if quick else {}))
+    record = noise_record(c, os.path.join(RESULTS, f"noise_ids_smollm_pool{tag}.json"),
+                          wrong=lambda ids: corrupt_answers(pool_rows(c)[0], ids))
+    noisy, wrong = record["ids"], {int(i): a for i, a in record["answers"].items()}
+    base = os.path.join(RESULTS, f"label_issues_smollm_pool{tag}")
+    res = json.load(open(base + ".json")) if os.path.exists(base + ".json") else {"runs": []}
+    res["meta"] = {"workload": "smollm_pool", "n_train": c["n_train"], "k": len(noisy), "fraction": c["noise"],
+                   "burn_out": 1, "rev": code_revision(), "torch": torch.__version__,
+                   "command": "python benchmarks/label_issues.py --workload smollm_pool" + (" --quick" if quick else "")}
+    for seed in seeds:
+        if any(r["seed"] == seed for r in res["runs"]):
+            continue
+        got = {}
+
+        def extra(trainer):
+            stats = trainer.geko.tracker.data_map.statistics()
+            got.update({name: scored(RANKINGS[name](stats), noisy, 0) for name in RANKINGS})
+            got["default"] = scored(label_issue_ranking(stats)[0], noisy, 0)
+            return {}
+        # burn_out 1 of the 3 epochs: the first epoch, before the corrupted answers are memorised
+        out = run_arm("smollm_pool", "geko:policy=observe,data_map_burn_out=1", seed,
+                      setup=pool_setup(c, seed, wrong), eval_epochs=False, extra=extra)
+        res["runs"].append({"seed": seed, "k": len(noisy), "metric": out["metric"],
+                            "sample_passes": out["sample_passes"], "rankings": got})
+        print(f"[label_issues] smollm_pool seed {seed}: default {got['default']['precision_at_k']:.3f}", flush=True)
+        json.dump(res, open(base + ".json", "w"), indent=1)
+    lines = [f"# Label issues: smollm_pool, corrupted answers (`{res['meta']['command']}`)", "",
+             f"{c['n_train']} SFT problems, {len(noisy)} with a corrupted answer ({c['noise']:.0%}); seeds "
+             f"{[r['seed'] for r in res['runs']]}; observe-only runs of the workload's recipe; code "
+             f"{res['meta']['rev']}. Precision at k = {len(noisy)}; chance {c['noise']:.2f}. Burn-out: epoch 1 of "
+             f"{c['epochs']}. Token heads: loss is the mean NLL over the answer tokens, the margin the weakest "
+             "token's.", "", "| ranking | precision at k | average precision |", "|---|---|---|"]
+    for name in NAMES:
+        cells = [r["rankings"][name] for r in res["runs"] if name in r["rankings"]]
+        if cells:
+            lines.append(f"| {NAMES[name].replace(f'epochs < {BURN_OUT}', 'epoch 1')} | "
+                         f"{interval([x['precision_at_k'] for x in cells])} | "
+                         f"{interval([x['average_precision'] for x in cells])} |")
+    open(base + ".md", "w").write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def summary():
     """label_issues.md: precision at k of the default ranking, the floor and cleanlab K = 2 / 5, every results file."""
     lines = ["# Label issues: the headline (`python benchmarks/label_issues.py --summary`)", "",
@@ -544,7 +595,7 @@ def summary():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--workload", choices=sorted(WORKLOADS), default="tweets16")
+    p.add_argument("--workload", choices=sorted(WORKLOADS) + ["smollm_pool"], default="tweets16")
     p.add_argument("--noise", choices=NOISES, default="uniform")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help=f"default {SEEDS} ({SEEDS[:1]} with --quick)")
     p.add_argument("--quick", action="store_true", help="shrunken data, seed 0: an end-to-end check (*_quick.*)")
@@ -552,6 +603,8 @@ def main():
     a = p.parse_args()
     if a.summary:
         return summary()
+    if a.workload == "smollm_pool":
+        return run_pool(a.seeds or (SEEDS[:1] if a.quick else SEEDS), a.quick)
     run(a.workload, a.noise, a.seeds or (SEEDS[:1] if a.quick else SEEDS), a.quick)
 
 
