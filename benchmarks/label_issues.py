@@ -35,8 +35,8 @@ Rankings (a score per training row, most likely mislabelled first), each with th
 Scored: precision at k = the number of noisy rows (= recall at that k), average precision, 3 seeds, t-intervals.
 
 Clean and retrain: drop the top-k of the default ranking, k = `estimate_issue_count`: the rows whose mean margin over
-the burn-out epochs is < 0 (early on, the model on average prefers another label; an estimate from the run, never the
-true count; the whole run's count falls short once flips are memorised), retrain the recipe from
+the run is < 0 (the model on average prefers another label; an estimate from the run, never the true count; the same
+count over the burn-out epochs is also measured, not chosen), retrain the recipe from
 scratch, score on the clean held-out set; against the full noisy run, k rows dropped at random, cleanlab K = 5's
 `find_label_issues` flags dropped, and the oracle (the noisy rows dropped) at the recipe's epochs and at the full
 run's number of optimizer steps. Each pipeline's total passes (first run or K folds + retrain) are reported.
@@ -363,7 +363,9 @@ def retrain(data, labels, stats, order, cleanlab_flags, seed, name, first_passes
     texts, clean, ids, emb, held_ids, held_labels, classes, noisy, new = data
     n = len(labels)
     k = estimate_issue_count(stats)
-    drops = {"default_top_k": order[:k], "random_k": np.random.default_rng(1000 + seed).choice(n, k, replace=False),
+    k_early = int(np.sum(stats["early_aum"] < 0))  # the same count over the burn-out epochs: measured, not chosen
+    drops = {"default_top_k": order[:k], "default_top_k_early": order[:k_early],
+             "random_k": np.random.default_rng(1000 + seed).choice(n, k, replace=False),
              "cleanlab_k5_flags": cleanlab_flags, "oracle": noisy}
     counts = {"aum_below_0": int(np.sum(stats["aum"] < 0)), "early_aum_below_0": int(np.sum(stats["early_aum"] < 0)),
               "correct_under_half": int(np.sum(stats["correctness"] < 0.5))}  # other estimates, reported only
@@ -415,7 +417,7 @@ def markdown(res):
              f"seeds {[r['seed'] for r in runs]}; recipe {m['recipe']}; code {m['rev']}. Mean ± 95% t-interval over "
              f"seeds. Precision at k = {m['k']} (the noisy count) equals recall at that k. Chance: "
              f"{m['fraction']:.2f}. Extra passes: training passes beyond the one run of the recipe "
-             f"({passes:.0f} passes).", "",
+             f"({passes:.0f} passes)." + (f" Note: {m['note']}." if m.get("note") else ""), "",
              "| ranking | precision at k | average precision | extra passes |", "|---|---|---|---|"]
     for name in NAMES:
         cells = [r["rankings"][name] for r in runs if name in r["rankings"]]
@@ -430,9 +432,9 @@ def markdown(res):
                      f"labels on {interval([x['oos_agreement'] for x in f])} of the rows out of sample.")
     rt = [r["retrain"] for r in runs]
     lines += ["", "## Clean and retrain (held-out accuracy on clean labels)", "",
-              f"k = `estimate_issue_count` (mean margin over epochs < {m['burn_out']} below 0): "
-              f"{np.mean([x['k_estimate'] for x in rt]):.0f} (true: {m['k']}; other estimates, not acted on: the "
-              f"whole run's mean margin below 0 {np.mean([x['other_estimates']['aum_below_0'] for x in rt]):.0f}, "
+              f"k = `estimate_issue_count` (mean margin over the run below 0): "
+              f"{np.mean([x['k_estimate'] for x in rt]):.0f} (true: {m['k']}; other estimates: over epochs < "
+              f"{m['burn_out']} {np.mean([x['other_estimates']['early_aum_below_0'] for x in rt]):.0f}, "
               f"right on fewer than half the passes "
               f"{np.mean([x['other_estimates']['correct_under_half'] for x in rt]):.0f}); "
               f"precision of that top-k {interval([x['k_estimate_precision'] for x in rt])}.", "",
@@ -440,7 +442,9 @@ def markdown(res):
               "|---|---|---|---|---|",
               f"| full noisy run (no cleaning) | 0 | {interval([r['full_noisy_accuracy'] for r in runs])} | - | "
               f"{passes:.0f} |"]
-    arms = {"default_top_k": "drop the default ranking's top k, retrain", "random_k": "drop k at random, retrain",
+    arms = {"default_top_k": "drop the default ranking's top k, retrain",
+            "default_top_k_early": f"(not chosen) the same, k counted over epochs < {m['burn_out']} only",
+            "random_k": "drop k at random, retrain",
             "cleanlab_k5_flags": "drop cleanlab K = 5's flags, retrain",
             "oracle": "oracle: drop the noisy rows, retrain (recipe's epochs)",
             "oracle_equal_steps": "oracle at the full run's optimizer steps"}
@@ -518,6 +522,12 @@ def run(workload, kind, seeds, quick):
         json.dump(res, open(base + ".json", "w"), indent=1)
     res["runs"].sort(key=lambda r: r["seed"])
     json.dump(res, open(base + ".json", "w"), indent=1)
+    report(workload, kind, quick)
+
+
+def report(workload, kind, quick):
+    base = os.path.join(RESULTS, f"label_issues_{workload}_{kind}{'_quick' if quick else ''}")
+    res = json.load(open(base + ".json"))
     open(base + ".md", "w").write(markdown(res))
     plot(res, base + ".png")
     print(open(base + ".md").read())
@@ -607,9 +617,12 @@ def main():
     p.add_argument("--seeds", type=int, nargs="+", default=None, help=f"default {SEEDS} ({SEEDS[:1]} with --quick)")
     p.add_argument("--quick", action="store_true", help="shrunken data, seed 0: an end-to-end check (*_quick.*)")
     p.add_argument("--summary", action="store_true", help="only rewrite label_issues.md from the results files")
+    p.add_argument("--report-only", action="store_true", help="rewrite the workload's .md and .png from its .json")
     a = p.parse_args()
     if a.summary:
         return summary()
+    if a.report_only:
+        return report(a.workload, a.noise, a.quick)
     if a.workload == "smollm_pool":
         return run_pool(a.seeds or (SEEDS[:1] if a.quick else SEEDS), a.quick)
     run(a.workload, a.noise, a.seeds or (SEEDS[:1] if a.quick else SEEDS), a.quick)

@@ -56,11 +56,10 @@ def test_default_is_aum_and_higher_score_means_more_likely_wrong():
     assert label_issue_ranking(stats)[1].tolist() == EXPECTED[DEFAULT_RANKING]
 
 
-def test_estimate_counts_the_samples_with_negative_mean_margin_over_the_burn_out_epochs_if_kept():
-    assert estimate_issue_count(data_map(burn_out=0)) == 2  # samples 1 and 2; the unobserved one is not counted
-    stats = data_map(burn_out=2)  # epochs 0-1: mean margins 0.85, -0.7, -0.4, 0.0 (not below 0)
-    assert estimate_issue_count(stats) == 2
-    stats["early_aum"][3] = -0.01  # a sample the early epochs doubt, learned later: counted only early
+def test_estimate_counts_the_samples_with_negative_mean_margin_over_the_run():
+    stats = data_map()
+    assert estimate_issue_count(stats) == 2  # samples 1 and 2; the unobserved one is not counted
+    stats["aum"][0] = -0.01
     assert estimate_issue_count(stats) == 3
 
 
