@@ -548,24 +548,26 @@ def run_pool(seeds, quick):
     noisy, wrong = record["ids"], {int(i): a for i, a in record["answers"].items()}
     base = os.path.join(RESULTS, f"label_issues_smollm_pool{tag}")
     res = json.load(open(base + ".json")) if os.path.exists(base + ".json") else {"runs": []}
-    res["meta"] = {"workload": "smollm_pool", "n_train": c["n_train"], "k": len(noisy), "fraction": c["noise"],
+    res["meta"] = {"workload": "smollm_pool", "noise": "corrupted-answer", "n_train": c["n_train"], "k": len(noisy), "fraction": c["noise"],
                    "burn_out": 1, "rev": code_revision(), "torch": torch.__version__,
                    "command": "python benchmarks/label_issues.py --workload smollm_pool" + (" --quick" if quick else "")}
     for seed in seeds:
         if any(r["seed"] == seed for r in res["runs"]):
             continue
-        got = {}
+        got, curves = {}, {}
 
         def extra(trainer):
             stats = trainer.geko.tracker.data_map.statistics()
-            got.update({name: scored(RANKINGS[name](stats), noisy, 0) for name in RANKINGS})
-            got["default"] = scored(label_issue_ranking(stats)[0], noisy, 0)
+            scores = {name: RANKINGS[name](stats) for name in RANKINGS}
+            scores["default"] = label_issue_ranking(stats)[0]
+            got.update({name: scored(x, noisy, 0) for name, x in scores.items()})
+            curves.update(pr_curves(scores, noisy))
             return {}
         # burn_out 1 of the 3 epochs: the first epoch, before the corrupted answers are memorised
         out = run_arm("smollm_pool", "geko:policy=observe,data_map_burn_out=1", seed,
                       setup=pool_setup(c, seed, wrong), eval_epochs=False, extra=extra)
         res["runs"].append({"seed": seed, "k": len(noisy), "metric": out["metric"],
-                            "sample_passes": out["sample_passes"], "rankings": got})
+                            "sample_passes": out["sample_passes"], "rankings": got, "pr_curves": curves})
         print(f"[label_issues] smollm_pool seed {seed}: default {got['default']['precision_at_k']:.3f}", flush=True)
         json.dump(res, open(base + ".json", "w"), indent=1)
     lines = [f"# Label issues: smollm_pool, corrupted answers (`{res['meta']['command']}`)", "",
@@ -581,6 +583,7 @@ def run_pool(seeds, quick):
                          f"{interval([x['precision_at_k'] for x in cells])} | "
                          f"{interval([x['average_precision'] for x in cells])} |")
     open(base + ".md", "w").write("\n".join(lines) + "\n")
+    plot(res, base + ".png")
     print("\n".join(lines))
 
 
