@@ -609,6 +609,11 @@ def summary():
                 return interval([r["retrain"][arm]["accuracy"] - r["full_noisy_accuracy"] for r in runs])
             lines.append(f"| {w} | {kind} | {p('default')} | {p('mean_loss')} | {p('cleanlab_k2')} | "
                          f"{p('cleanlab_k5')} | {gain('default_top_k')} | {gain('oracle')} |")
+    pool = os.path.join(RESULTS, "label_issues_smollm_pool.json")
+    if os.path.exists(pool):  # SFT: no class probabilities, so no cleanlab and no retrain arms
+        runs = json.load(open(pool))["runs"]
+        cells = [interval([r["rankings"][name]["precision_at_k"] for r in runs]) for name in ("default", "mean_loss")]
+        lines.append(f"| smollm_pool (SFT) | corrupted answers | {cells[0]} | {cells[1]} | - | - | - | - |")
     open(os.path.join(RESULTS, "label_issues.md"), "w").write("\n".join(lines) + "\n")
     print("\n".join(lines))
 
