@@ -88,6 +88,9 @@ def test_resume_from_checkpoint_reaches_the_trainer_and_the_state_is_saved(tmp_p
                  "--output_dir", str(out_dir), "--resume_from_checkpoint", "last"]) == 0
     assert seen == [True]
     assert (out_dir / "trainer_state.json").is_file()
+    # geko-hf sft reports the top label issues like geko-hf train (one shared run_outcome, issue 32)
+    report = json.loads((out_dir / "geko_report.json").read_text())
+    assert report["command"] == "sft" and len(report["label_issues"]) == 10 and "prompt" in report["label_issues"][0]
 
 
 def test_hard_samples_are_shown_as_prompt_and_answer():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -148,3 +149,33 @@ def find_up(folder, name):
         if os.path.exists(p):
             return p
     return None
+
+
+def run_outcome(trainer, result, eval_metrics: dict, t0: float, top_k: int, output_dir: str) -> dict:
+    """The part of geko_report.json every command shares, read off a finished GEKO run: times, held-out metrics,
+    the efficiency report and its per-epoch history, the top-k HARD samples and label issues with their texts."""
+    from ..core.label_issues import suspect_samples, tracker_ranking
+    from ..report.text import enrich_history, hard_samples
+
+    rep = trainer.get_efficiency_report()
+    tracker = trainer.geko.tracker
+    texts = os.path.join(output_dir, TEXTS_FILE)
+    return {
+        "wall_time_s": round(time.time() - t0, 1),
+        "train_runtime_s": round(float(result.metrics.get("train_runtime", 0.0)), 1),
+        "eval": {k: v for k, v in eval_metrics.items() if isinstance(v, (int, float))},
+        "efficiency": {k: v for k, v in rep.items() if k != "history"},
+        "history": enrich_history(rep["history"], trainer.state.log_history),
+        "hard_samples": with_texts(hard_samples(tracker.state.state_dict(), top_k), texts),
+        "label_issues": with_texts(suspect_samples(tracker.state.arrays(), top_k, tracker_ranking(tracker)), texts),
+        "geko_config": tracker.config.to_dict(),
+    }
+
+
+def print_samples(out: dict, top_k: int) -> None:
+    """The HARD samples and the likely label errors of a run_outcome, with their texts."""
+    from ..report.text import format_hard, format_suspects
+
+    if top_k > 0:
+        print(format_hard(out["hard_samples"], top_k))
+        print(format_suspects(out["label_issues"]))

@@ -22,10 +22,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
-from ..report.text import enrich_history, format_hard, hard_samples, last_eval
+from ..report.text import last_eval
 from .console import install_console, quiet_library_bars, summary
 from .device import device_defaults
-from .run_files import PLOT_FILE, TEXTS_FILE, resume_target, try_plot, with_texts, write_report
+from .run_files import PLOT_FILE, TEXTS_FILE, print_samples, resume_target, run_outcome, try_plot, write_report
 
 SFT_DEFAULTS = {  # the embedded default's recipe (minutes on 2 CPU cores); the user's flags still win
     "output_dir": "geko_sft_output",
@@ -208,27 +208,17 @@ def _sft(sa, args, model_args, t0) -> dict:
 def _write_outputs(sa, args, trainer, result, eval_metrics, model_desc, data_desc, t0, n_train, held) -> dict:
     from .. import __version__
 
-    rep = trainer.get_efficiency_report()
     tracker = trainer.geko.tracker
-    history = enrich_history(rep["history"], trainer.state.log_history)
-    hard = with_texts(hard_samples(tracker.state.state_dict(), sa.top_k), os.path.join(args.output_dir, TEXTS_FILE))
     out = {
         "geko_hf_version": __version__, "command": "sft", "model": model_desc, "dataset": data_desc,
         "num_train": n_train, "num_eval": 0 if held is None else len(held),
-        "wall_time_s": round(time.time() - t0, 1),
-        "train_runtime_s": round(float(result.metrics.get("train_runtime", 0.0)), 1),
-        "eval": {k: v for k, v in eval_metrics.items() if isinstance(v, (int, float))},
-        "efficiency": {k: v for k, v in rep.items() if k != "history"},
-        "history": history,
-        "hard_samples": hard,
-        "geko_config": tracker.config.to_dict(),
+        **run_outcome(trainer, result, eval_metrics, t0, sa.top_k, args.output_dir),
         "script_args": asdict(sa),
     }
     report_path = write_report(out, args.output_dir)
-    plot_path = try_plot(history, os.path.join(args.output_dir, PLOT_FILE), tracker.num_samples,
+    plot_path = try_plot(out["history"], os.path.join(args.output_dir, PLOT_FILE), tracker.num_samples,
                          trainer.state.log_history,
                          title=f"GEKO SFT: {model_desc.split(' (')[0]} on {data_desc.split(' (')[0]}")
-    if sa.top_k > 0:
-        print(format_hard(out["hard_samples"], sa.top_k))
+    print_samples(out, sa.top_k)
     print(summary(out, report_path, plot_path, args.output_dir))
     return out

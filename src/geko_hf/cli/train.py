@@ -35,11 +35,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..core.label_issues import suspect_samples, tracker_ranking
-from ..report.text import enrich_history, format_hard, format_suspects, hard_samples, last_eval
+from ..report.text import last_eval
 from .data import compute_accuracy, load_data, load_model, tokenize
 from .device import bf16_supported, device_defaults  # noqa: F401  (bf16_supported: users import it from here)
-from .run_files import PLOT_FILE, TEXTS_FILE, plot_title, resume_target, try_plot, with_texts, write_report, write_texts
+from .run_files import (PLOT_FILE, TEXTS_FILE, plot_title, print_samples, resume_target, run_outcome, try_plot,
+                        write_report, write_texts)
 
 # Defaults of `geko-hf train` that differ from TrainingArguments' (the user's flags still win). They are the
 # embedded default's recipe: MiniLM on ~2,000 reviews, 3 epochs, eval and a checkpoint each epoch.
@@ -195,13 +195,8 @@ def _train(sa, args, t0) -> dict:
     if not trainer.is_world_process_zero():
         return {}
 
-    rep = trainer.get_efficiency_report()
     tracker = trainer.geko.tracker
-    log_history = trainer.state.log_history
-    history = enrich_history(rep["history"], log_history)
-    texts = os.path.join(args.output_dir, TEXTS_FILE)
-    hard = with_texts(hard_samples(tracker.state.state_dict(), sa.top_k), texts)
-    issues = with_texts(suspect_samples(tracker.state.arrays(), sa.top_k, tracker_ranking(tracker)), texts)
+    outcome = run_outcome(trainer, result, eval_metrics, t0, sa.top_k, args.output_dir)
     out = {
         "geko_hf_version": __version__,
         "model": model_desc,
@@ -209,23 +204,14 @@ def _train(sa, args, t0) -> dict:
         "num_train": len(train_ds),
         "num_eval": 0 if eval_ds is None else len(eval_ds),
         "precision": precision(args),
-        "wall_time_s": round(time.time() - t0, 1),
-        "train_runtime_s": round(float(result.metrics.get("train_runtime", 0.0)), 1),
-        "eval": {k: v for k, v in eval_metrics.items() if isinstance(v, (int, float))},
-        "efficiency": {k: v for k, v in rep.items() if k != "history"},
-        "history": history,
-        "hard_samples": hard,
-        "label_issues": issues,
-        "geko_config": tracker.config.to_dict(),
+        **outcome,
         "script_args": dataclasses.asdict(sa),
     }
     report_path = write_report(out, args.output_dir)
-    plot_path = try_plot(history, os.path.join(args.output_dir, PLOT_FILE), tracker.num_samples, log_history,
+    plot_path = try_plot(out["history"], os.path.join(args.output_dir, PLOT_FILE), tracker.num_samples,
+                         trainer.state.log_history,
                          title=plot_title(model_desc, data.description, f"{len(train_ds):,} samples"))
-
-    if sa.top_k > 0:
-        print(format_hard(out["hard_samples"], sa.top_k))
-        print(format_suspects(out["label_issues"]))
+    print_samples(out, sa.top_k)
     print(summary(out, report_path, plot_path, args.output_dir))
     return out
 
