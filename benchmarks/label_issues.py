@@ -54,6 +54,7 @@ import os
 import sys
 import time
 import zipfile
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -322,10 +323,12 @@ def scored(score, noisy, passes):
 
 
 # -- one seed ----------------------------------------------------------------------------------------------------
-def run_seed(workload, kind, seed, data, quick=False):
-    texts, clean, ids, emb, held_ids, held_labels, classes, noisy, new = data
-    labels = clean.copy()
-    labels[noisy] = new
+def held_accuracy(model, data):
+    return float((predict(model, data.held_ids).argmax(1) == data.held_labels).mean())
+
+
+def run_seed(workload, kind, seed, data):
+    ids, labels, noisy, emb, classes = data.ids, data.labels, data.noisy, data.emb, data.classes
     n, t0 = len(labels), time.perf_counter()
     name = f"{workload}_{kind}"
     model, trainer, passes = fit(emb, classes, seed, dataset(ids, labels), observe=True, name=f"{name}_map")
@@ -334,7 +337,7 @@ def run_seed(workload, kind, seed, data, quick=False):
     mine = trainer.geko.tracker.data_map.statistics()  # GEKO's own map of the same run
     np.testing.assert_allclose(mine["aum"], stats["aum"], atol=2e-4)
     np.testing.assert_allclose(mine["mean_loss"], stats["mean_loss"], rtol=1e-3, atol=1e-4)
-    full_acc = float((predict(model, held_ids).argmax(1) == held_labels).mean())
+    full_acc = held_accuracy(model, data)
     scores = rankings(stats, probs, labels)
     scores["default"], default_order = label_issue_ranking(stats)  # the product's default (label_issues())
     extra = {name: 0 for name in scores}
@@ -352,40 +355,34 @@ def run_seed(workload, kind, seed, data, quick=False):
                                          "oos_agreement": float((oos.argmax(1) == labels).mean())}
     row["rankings"] = {name: scored(s, noisy, extra[name]) for name, s in scores.items()}
     row["pr_curves"] = pr_curves(scores, noisy)
-    row["retrain"] = retrain(data, labels, stats, default_order, flags[max(FOLDS)], seed, name, passes,
+    row["retrain"] = retrain(data, stats, default_order, flags[max(FOLDS)], seed, name, passes,
                              extra[f"cleanlab_k{max(FOLDS)}"])
     row["seconds"] = time.perf_counter() - t0
     return row
 
 
-def retrain(data, labels, stats, order, cleanlab_flags, seed, name, first_passes, cleanlab_passes):
+def retrain(data, stats, order, cleanlab_flags, seed, name, first_passes, cleanlab_passes):
     """Clean-and-retrain pipelines: held-out accuracy and total passes (first run or K folds, plus the retrain)."""
-    texts, clean, ids, emb, held_ids, held_labels, classes, noisy, new = data
-    n = len(labels)
+    n, noisy = len(data.labels), data.noisy
     k = estimate_issue_count(stats)
     k_early = int(np.sum(stats["early_aum"] < 0))  # the same count over the burn-out epochs: measured, not chosen
-    drops = {"default_top_k": order[:k], "default_top_k_early": order[:k_early],
-             "random_k": np.random.default_rng(1000 + seed).choice(n, k, replace=False),
-             "cleanlab_k5_flags": cleanlab_flags, "oracle": noisy}
-    counts = {"aum_below_0": int(np.sum(stats["aum"] < 0)), "early_aum_below_0": int(np.sum(stats["early_aum"] < 0)),
+    batches = np.ceil(n / RECIPE["batch"]) / np.ceil((n - len(noisy)) / RECIPE["batch"])
+    arms = {  # arm -> (rows dropped, epochs of the retrain or None for the recipe's, passes before the retrain)
+        "default_top_k": (order[:k], None, first_passes), "default_top_k_early": (order[:k_early], None, first_passes),
+        "random_k": (np.random.default_rng(1000 + seed).choice(n, k, replace=False), None, first_passes),
+        "cleanlab_k5_flags": (cleanlab_flags, None, cleanlab_passes), "oracle": (noisy, None, 0),
+        "oracle_equal_steps": (noisy, float(RECIPE["epochs"] * batches), 0)}  # the full run's optimizer steps
+    counts = {"aum_below_0": int(np.sum(stats["aum"] < 0)), "early_aum_below_0": k_early,
               "correct_under_half": int(np.sum(stats["correctness"] < 0.5))}  # other estimates, reported only
     out = {"k_estimate": k, "k_true": int(len(noisy)), "other_estimates": counts,
            "k_estimate_precision": float(np.isin(order[:k], noisy).mean()) if k else None}
-    for arm, drop in drops.items():
+    for arm, (drop, epochs, first) in arms.items():
         keep = np.setdiff1d(np.arange(n), drop)
-        model, _, used = fit(emb, classes, seed, dataset(ids, labels, keep), name=f"{name}_{arm}")
-        first = cleanlab_passes if arm.startswith("cleanlab") else (0 if arm == "oracle" else first_passes)
+        model, _, used = fit(data.emb, data.classes, seed, dataset(data.ids, data.labels, keep), epochs=epochs,
+                             name=f"{name}_{arm}")
         out[arm] = {"dropped": int(len(drop)), "dropped_noisy": int(np.isin(drop, noisy).sum()),
-                    "accuracy": float((predict(model, held_ids).argmax(1) == held_labels).mean()),
-                    "total_passes": int(first + used)}
-    keep = np.setdiff1d(np.arange(n), noisy)  # the oracle at the full run's optimizer steps
-    steps_epochs = RECIPE["epochs"] * np.ceil(n / RECIPE["batch"]) / np.ceil(len(keep) / RECIPE["batch"])
-    model, _, used = fit(emb, classes, seed, dataset(ids, labels, keep), epochs=float(steps_epochs),
-                         name=f"{name}_oracle_steps")
-    out["oracle_equal_steps"] = {"epochs": float(steps_epochs), "dropped": int(len(noisy)),
-                                 "dropped_noisy": int(len(noisy)),
-                                 "accuracy": float((predict(model, held_ids).argmax(1) == held_labels).mean()),
-                                 "total_passes": int(used)}
+                    "accuracy": held_accuracy(model, data), "total_passes": int(first + used),
+                    **({"epochs": epochs} if epochs is not None else {})}
     return out
 
 
@@ -491,6 +488,17 @@ def pr_curves(scores, noisy, points=50):
     return out
 
 
+class Data(NamedTuple):
+    """A workload with its noise, encoded: training ids and their given (noisy) labels, the clean held-out set."""
+    ids: np.ndarray
+    labels: np.ndarray  # the training labels as given: clean ones with the noisy rows' new labels
+    noisy: np.ndarray  # the noisy rows
+    emb: torch.Tensor
+    held_ids: np.ndarray
+    held_labels: np.ndarray
+    classes: int
+
+
 def prepare(workload, kind, quick):
     c = dict(WORKLOADS[workload], **(QUICK[workload] if quick else {}))
     texts, clean, held_texts, held_labels, names = load_workload(c)
@@ -498,7 +506,9 @@ def prepare(workload, kind, quick):
     held_ids, _ = encode(held_texts, RECIPE["max_length"])
     ids, held_ids, emb = compact(ids, held_ids, emb)
     noisy, new = noise_record(workload, kind, c, texts, clean, len(names), "_quick" if quick else "")
-    return c, (texts, clean, ids, emb, held_ids, held_labels, len(names), noisy, new)
+    labels = clean.copy()
+    labels[noisy] = new
+    return c, Data(ids, labels, noisy, emb, held_ids, held_labels, len(names))
 
 
 def run(workload, kind, seeds, quick):
@@ -507,14 +517,14 @@ def run(workload, kind, seeds, quick):
     c, data = prepare(workload, kind, quick)
     command = f"python benchmarks/label_issues.py --workload {workload} --noise {kind}" + (" --quick" if quick else "")
     res = json.load(open(base + ".json")) if os.path.exists(base + ".json") else {"runs": []}
-    res["meta"] = {"workload": workload, "noise": kind, "n_train": len(data[1]), "classes": data[6],
-                   "k": int(len(data[7])), "fraction": c["noise"], "recipe": RECIPE, "burn_out": BURN_OUT,
+    res["meta"] = {"workload": workload, "noise": kind, "n_train": len(data.labels), "classes": data.classes,
+                   "k": int(len(data.noisy)), "fraction": c["noise"], "recipe": RECIPE, "burn_out": BURN_OUT,
                    "folds": list(FOLDS), "rev": code_revision(), "command": command, "torch": torch.__version__,
                    "default_ranking": DEFAULT_RANKING}
     for seed in seeds:
         if any(r["seed"] == seed for r in res["runs"]):
             continue
-        row = run_seed(workload, kind, seed, data, quick)
+        row = run_seed(workload, kind, seed, data)
         res["runs"].append(row)
         print(f"[label_issues] {workload} {kind} seed {seed}: default {row['rankings']['default']['precision_at_k']:.3f}"
               f", cleanlab K=5 {row['rankings']['cleanlab_k5']['precision_at_k']:.3f} ({row['seconds']:.0f}s)",

@@ -10,7 +10,7 @@ import os
 import sys
 
 from ..core.data_map_table import data_map_columns
-from ..core.label_issues import suspect_samples, tracker_ranking
+from ..core.label_issues import tracker_label_issues
 from ..core.tracker import GEKOTracker
 from ..report.data_map_page import DATA_MAP_PAGE, write_data_map_page
 from ..report.data_map_plot import plot_data_map
@@ -81,7 +81,7 @@ def run(argv) -> dict:
         print("geko-hf report: --suspects is deprecated and will be removed in geko_hf 0.5; use --label-issues "
               "(the same list).", file=sys.stderr)
     if opts.suspects or opts.label_issues:
-        rows = suspect_samples(tracker.state.arrays(), opts.top_k, tracker_ranking(tracker))
+        rows = tracker_label_issues(tracker, opts.top_k)
         suspects = with_texts(rows, opts.texts or find_up(folder, TEXTS_FILE))
         print(format_suspects(suspects))
     plot_path = None

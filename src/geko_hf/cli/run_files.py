@@ -154,7 +154,7 @@ def find_up(folder, name):
 def run_outcome(trainer, result, eval_metrics: dict, t0: float, top_k: int, output_dir: str) -> dict:
     """The part of geko_report.json every command shares, read off a finished GEKO run: times, held-out metrics,
     the efficiency report and its per-epoch history, the top-k HARD samples and label issues with their texts."""
-    from ..core.label_issues import suspect_samples, tracker_ranking
+    from ..core.label_issues import tracker_label_issues
     from ..report.text import enrich_history, hard_samples
 
     rep = trainer.get_efficiency_report()
@@ -167,7 +167,7 @@ def run_outcome(trainer, result, eval_metrics: dict, t0: float, top_k: int, outp
         "efficiency": {k: v for k, v in rep.items() if k != "history"},
         "history": enrich_history(rep["history"], trainer.state.log_history),
         "hard_samples": with_texts(hard_samples(tracker.state.state_dict(), top_k), texts),
-        "label_issues": with_texts(suspect_samples(tracker.state.arrays(), top_k, tracker_ranking(tracker)), texts),
+        "label_issues": with_texts(tracker_label_issues(tracker, top_k), texts),
         "geko_config": tracker.config.to_dict(),
     }
 

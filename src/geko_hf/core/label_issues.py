@@ -110,3 +110,9 @@ def tracker_ranking(tracker) -> np.ndarray:
     """The one label-issue ranking a run serves (data map's label_issue_rank, trainer.geko.label_issues(),
     get_label_issues(), geko-hf report --label-issues): its data map's, by `label_issue_ranking`."""
     return label_issue_ranking(tracker.data_map.statistics())[1]
+
+
+def tracker_label_issues(tracker, k: int) -> list[dict]:
+    """The top-k of the run's one ranking (`tracker_ranking`) as `suspect_samples` rows: what the trainer, the
+    report command and the training commands list."""
+    return suspect_samples(tracker.state.arrays(), k, tracker_ranking(tracker))

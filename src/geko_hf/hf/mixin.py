@@ -16,7 +16,7 @@ import torch
 from transformers import Trainer
 
 from ..core.checkpoint import STATE_FILE, newest_complete_checkpoint
-from ..core.label_issues import suspect_samples, tracker_ranking
+from ..core.label_issues import tracker_label_issues
 from ..training.ids import ID_COLUMN, IdCollator, missing_ids_error, with_ids
 from ..training.importance import output_tensor, weight_sample_gradients
 from ..training.sampler import GEKOSampler
@@ -294,7 +294,7 @@ class GEKOMixin:
         tracker = self.geko.tracker
         if tracker is None:
             raise RuntimeError("No GEKO state yet: call trainer.train() first.")
-        rows = suspect_samples(tracker.state.arrays(), k, tracker_ranking(tracker))
+        rows = tracker_label_issues(tracker, k)
         return [{**r, **_scalar_fields(self.train_dataset, r["id"])} for r in rows]
 
 
