@@ -483,8 +483,10 @@ def summarise(runs):
     for r in runs:
         if r["seed"] not in full:
             continue
-        d = rows.setdefault(r["arm"], {"seeds": [], "metric": [], **{k: [] for k in ratio_keys}, "noisy": []})
+        d = rows.setdefault(r["arm"], {"seeds": [], "revs": [], "metric": [], **{k: [] for k in ratio_keys},
+                                       "noisy": []})
         d["seeds"].append(r["seed"])
+        d["revs"].append(r.get("rev"))
         d["metric"].append(r["metric"])
         for k, key in ratio_keys.items():
             d[k].append(r[key] / full[r["seed"]][key])
@@ -501,8 +503,9 @@ def summarise(runs):
     order = on_curve + [a for a in SHORT_ARMS if a in rows] + [a for a in rows if a not in on_curve + SHORT_ARMS]
     for arm in order:
         d = rows[arm]
-        s = {k: (float(np.mean(v)), float(np.std(v))) for k, v in d.items() if k not in ("seeds", "noisy")}
-        s |= {"n": len(d["metric"]), "seeds": d["seeds"], "per_seed": {"metric": d["metric"], "passes": d["passes"]}}
+        s = {k: (float(np.mean(v)), float(np.std(v))) for k, v in d.items() if k not in ("seeds", "revs", "noisy")}
+        s |= {"n": len(d["metric"]), "seeds": d["seeds"],
+              "per_seed": {"metric": d["metric"], "passes": d["passes"], "rev": d["revs"]}}
         if d["noisy"]:
             s["noisy_pass_share"] = (float(np.mean(d["noisy"])), float(np.std(d["noisy"])))
         if arm in fams:  # smollm_pool: held-out exact match per family
@@ -594,7 +597,8 @@ def markdown(summary, meta):
 
 def ablations(summary):
     """Arms named `base:field=value,...` whose base arm ran too: (arm, base, seeds, metric and pass differences
-    per shared seed). One change against the config it changes, paired by seed (same data order and head init)."""
+    per shared seed, (base, change) code revision per shared seed). One change against the config it changes, paired
+    by seed (same data order and head init)."""
     out = []
     for arm, s in summary.items():
         base = arm.partition(":")[0]
@@ -606,8 +610,17 @@ def ablations(summary):
             continue
         pick = lambda d, key: [d["per_seed"][key][d["seeds"].index(sd)] for sd in seeds]  # noqa: E731
         out.append((arm, base, seeds, np.subtract(pick(s, "metric"), pick(b, "metric")),
-                    np.subtract(pick(s, "passes"), pick(b, "passes"))))
+                    np.subtract(pick(s, "passes"), pick(b, "passes")), list(zip(pick(b, "rev"), pick(s, "rev")))))
     return out
+
+
+def revision_cell(revs):
+    """A pair is verifiable only when base and change ran the same code: one recorded revision for both, on every
+    seed (issue 33: pairs made at different revisions compare code changes too)."""
+    if all(b == c and b is not None for b, c in revs):
+        return f"same ({', '.join(dict.fromkeys(b for b, _ in revs))})"
+    show = lambda rs: ", ".join(dict.fromkeys(str(r) for r in rs))  # noqa: E731
+    return f"**differ**: base {show(b for b, _ in revs)} / change {show(c for _, c in revs)}"
 
 
 def ablation_table(summary, metric, inert=()):
@@ -618,12 +631,16 @@ def ablation_table(summary, metric, inert=()):
     inert = [x for x in inert if x not in run]
     lines = ["", f"Ablations: each arm `base:change` against its base arm on the same seeds (paired: same data order "
              f"and head init); held-out {metric} and sample passes as differences, change minus base.", "",
-             f"| change | base | seeds | {metric}, points [95% CI] | sample passes |", "|---|---|---|---|---|"]
-    for arm, base, seeds, dm, dx in rows:
+             f"| change | base | seeds | {metric}, points [95% CI] | sample passes | code revision |",
+             "|---|---|---|---|---|---|"]
+    for arm, base, seeds, dm, dx, revs in rows:
         ci = t_interval(dm)
         cell = f"{100 * dm.mean():+.2f}" + (f" [{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}]" if ci else " (1 seed)")
         lines.append(f"| {arm.partition(':')[2]} | {base} | {', '.join(map(str, seeds))} | {cell} | "
-                     f"{dx.mean():+.3f} |")
+                     f"{dx.mean():+.3f} | {revision_cell(revs)} |")
+    if any(not revision_cell(revs).startswith("same") for *_, revs in rows):
+        lines += ["", "Pairs whose code revisions differ (or were not recorded) compare the code's changes as well as "
+                      "the config's: `--resume --rerun BASE BASE:CHANGE` runs both again at one revision."]
     if inert:
         lines += ["", f"Not run, no effect by construction at this length: {', '.join(inert)} (geko_v2's final "
                       "full-data share starts no epoch of the run, so its plan is geko_v2's)."]

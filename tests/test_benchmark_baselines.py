@@ -100,21 +100,39 @@ def test_a_runs_revision_ignores_results_files_but_not_code(tmp_path):
     assert tradeoff.code_revision(folder) == clean + "+modified"
 
 
+def _runs(rows, rev="abc"):
+    return [{"arm": arm, "seed": seed, "metric": metric, "sample_passes": passes, "forward_calls": passes,
+             "tokens": passes, "train_seconds": 1.0, "rev": rev} for arm, seed, metric, passes in rows]
+
+
 def test_an_ablation_is_paired_with_its_base_on_the_seeds_both_ran():
     """`geko_v2:stuck_after=0` against `geko_v2`, seed by seed: pairing by position would compare different seeds."""
     import tradeoff
 
-    runs = [{"arm": arm, "seed": seed, "metric": metric, "sample_passes": passes, "forward_calls": passes,
-             "tokens": passes, "train_seconds": 1.0}
-            for arm, seed, metric, passes in [
+    runs = _runs([
                 ("curve_1.0", 0, 0.70, 100), ("curve_1.0", 1, 0.72, 100), ("curve_1.0", 2, 0.74, 100),
                 ("geko_v2", 0, 0.60, 80), ("geko_v2", 1, 0.65, 80), ("geko_v2", 2, 0.70, 80),
-                ("geko_v2:stuck_after=0", 2, 0.73, 90), ("geko_v2:stuck_after=0", 0, 0.62, 90)]]
+                ("geko_v2:stuck_after=0", 2, 0.73, 90), ("geko_v2:stuck_after=0", 0, 0.62, 90)])
     summary, _ = tradeoff.summarise(runs)
-    [(arm, base, seeds, d_metric, d_passes)] = tradeoff.ablations(summary)
-    assert (arm, base, seeds) == ("geko_v2:stuck_after=0", "geko_v2", [2, 0])
+    [(arm, base, seeds, d_metric, d_passes, revs)] = tradeoff.ablations(summary)
+    assert (arm, base, seeds, revs) == ("geko_v2:stuck_after=0", "geko_v2", [2, 0], [("abc", "abc")] * 2)
     assert np.allclose(d_metric, [0.03, 0.02]) and np.allclose(d_passes, [0.1, 0.1])
-    assert "| stuck_after=0 | geko_v2 | 2, 0 | +2.50 [" in "\n".join(tradeoff.ablation_table(summary, "accuracy"))
+    table = "\n".join(tradeoff.ablation_table(summary, "accuracy"))
+    assert "| stuck_after=0 | geko_v2 | 2, 0 | +2.50 [" in table and "| same (abc) |" in table
+    assert "**differ**" not in table and "--rerun BASE BASE:CHANGE" not in table
+
+
+def test_an_ablation_made_at_another_code_revision_than_its_base_says_so():
+    """Issue 33, item 9: minilm_long seed 0's base had no recorded revision and its changes ran at another, and the
+    table showed the pair like any other: whether the config or the code made the difference could not be told."""
+    import tradeoff
+
+    base = [("curve_1.0", 0, 0.70, 100), ("curve_1.0", 1, 0.72, 100), ("geko_v2", 0, 0.60, 80)]
+    runs = (_runs(base[:2], "aaa") + _runs([base[2]], None) + _runs([("geko_v2", 1, 0.61, 80)], "aaa")
+            + _runs([("geko_v2:stuck_after=0", 0, 0.62, 90), ("geko_v2:stuck_after=0", 1, 0.63, 90)], "bbb"))
+    table = "\n".join(tradeoff.ablation_table(tradeoff.summarise(runs)[0], "accuracy"))
+    assert "| **differ**: base None, aaa / change bbb |" in table
+    assert "--rerun BASE BASE:CHANGE" in table
 
 
 @pytest.mark.parametrize("epochs, inert", [(3, False), (8, False)])
