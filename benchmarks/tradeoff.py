@@ -29,7 +29,8 @@ Arms (same model, data, batch, LR and warmup; compute COUNTED by savings.Meter's
   geko_v2                 GEKOTrainer, preset "v2" (margin mastery with a streak, stuck samples drawn at 0.1,
                           frozen ones re-checked at 0.1, InfoBatch's full-data final phase)
   random_v2               a fresh random subset each epoch, of geko_v2's per-epoch size
-  geko_b60, random_b60    GEKO with target_budget=0.6 (exactly 60% of the passes every epoch: compare with
+  geko_b60, random_b60    GEKO with target_budget=0.6 (60% of the passes every epoch, rounded up to whole
+                          optimizer steps: compare with
                           curve_0.6), and a random subset of the same size; not in the default arms (--arms)
   geko_b60_nohard         geko_b60 with bucket weights 0 1 1: confidently wrong samples are not trained
   geko_b60_wrong_quarter  geko_b60 with margin buckets and every wrong sample (HARD) at a quarter of the weight

@@ -52,7 +52,8 @@ class GEKOConfig:
     freeze_quality: float = field(
         default=0.80,
         metadata=_help(
-            "Loss stability (1 - std of the sample's last 5 losses) a sample must exceed (strictly) to enter FREEZE."
+            "Loss stability (1 - std of the sample's last quality_window losses) a sample must exceed (strictly) to "
+            "enter FREEZE."
         ),
     )
     focus_confidence: float = field(
@@ -123,9 +124,11 @@ class GEKOConfig:
             "geko_hf. Share of LIGHT samples (correct, not yet mastered) trained each epoch: each takes part with "
             "this probability, drawn afresh every epoch, and a drawn one's gradient is weighted 1 / rate (importance "
             "sampling, as InfoBatch). With equal bucket weights (the default 1 1 1) the epoch's expected gradient then "
-            "equals training on all of them; with unequal ones it is that gradient times one global factor, the same "
-            "for every sample, which the learning rate absorbs (an epoch's passes are spread by weight over the samples "
-            "drawn, so thinning scales every expectation alike: 0.86 for balanced 3 2 1 with 60 percent LIGHT). 1.0 = "
+            "equals training on all of them for a loss averaged over samples (a loss averaged over tokens: only "
+            "approximately, as samples differ in length); with unequal ones it is that gradient times one global "
+            "factor, the same for every sample, which the learning rate absorbs (an epoch's passes are spread by "
+            "weight over the samples drawn, so thinning scales every expectation alike; the factor depends on the "
+            "bucket shares: 0.86 for balanced 3 2 1 with 60 percent LIGHT and 20 each HARD and FOCUS). 1.0 = "
             "every LIGHT sample every epoch (the seed's behaviour); geko_hf's default 0.5 kept the full arm's accuracy "
             "(see README, Performance). Range (0, 1]."
         ),
