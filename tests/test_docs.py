@@ -117,3 +117,13 @@ def test_relative_links_resolve(page):
         elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
             broken.append(f"{target} (no heading with that anchor)")
     assert not broken, f"{page.relative_to(ROOT)}: broken links: {broken}"
+
+
+def test_ci_runs_exactly_the_readmes_test_command():
+    """The README says CI runs its test command: `.ci/run`'s only command is that line of the README."""
+    readme = README.read_text()
+    command = re.search(r"^(bash scripts/test\.sh)\s+#", readme, re.M)
+    assert command, "the README names no test command"
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.startswith("#") and not line.startswith(("set ", "cd "))]
+    assert ci == [f"exec {command.group(1)}"]

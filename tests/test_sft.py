@@ -429,3 +429,22 @@ def test_sft_data_map_per_sample_with_a_group_column(tokenizer, tmp_path):
     state = trainer.geko.state
     np.testing.assert_allclose(frame["last_loss"], state.loss, rtol=1e-6)
     assert set(frame["region"]) <= {"easy-to-learn", "ambiguous", "hard-to-learn"}
+
+
+def test_observe_only_trains_exactly_as_sfttrainer(tokenizer, tmp_path):
+    """The observe-only data map on TRL's trainer: SFTTrainer's run, bit for bit (its sampler, order, schedule and
+    steps; 10 samples in batches of 4, so the short last batch is kept), with every sample observed each epoch.
+    The docs' "trains exactly what the stock trainer trains" was pinned for transformers.Trainer only."""
+    data = messages_ds(sums(10))
+    kw = dict(num_train_epochs=2, learning_rate=1e-2, lr_scheduler_type="linear", warmup_steps=1)
+    stock = SFTTrainer(tiny_llama(tokenizer), args=sft_args(tmp_path / "stock", cls=SFTConfig, **kw),
+                       train_dataset=data, processing_class=tokenizer)
+    geko = GEKOSFTTrainer(tiny_llama(tokenizer), args=sft_args(tmp_path / "geko", **kw), train_dataset=data,
+                          processing_class=tokenizer, observe_only=True)
+    stock.train()
+    geko.train()
+    assert geko.state.global_step == stock.state.global_step == 6
+    for (name, a), (_, b) in zip(stock.model.named_parameters(), geko.model.named_parameters()):
+        assert torch.equal(a, b), name
+    assert (geko.geko.tracker.data_map.statistics()["observations"] == 2).all()
+    assert geko.geko.report()["sample_passes_saved"] == 0.0
