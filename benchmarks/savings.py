@@ -95,7 +95,20 @@ def config_for(arm: str) -> GEKOConfig:
     return cfg.replace(**{f: parse(f, v) for f, v in changes.items()})
 
 
-BF16 = "avx512_bf16" in open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else False
+
+
+def bf16_autocast(env=os.environ, cpuinfo="/proc/cpuinfo"):
+    """Whether runs train under bf16 autocast: GEKO_BENCH_BF16=0/1 when set, else whether the CPU has native bf16
+    (avx512_bf16). A results file must not mix precisions: the same machine image can come with or without it,
+    so a resumed benchmark pins the saved file's precision through this variable (tradeoff.py checks it)."""
+    if env.get("GEKO_BENCH_BF16") not in (None, ""):
+        if env["GEKO_BENCH_BF16"] not in ("0", "1"):
+            raise ValueError(f"GEKO_BENCH_BF16={env['GEKO_BENCH_BF16']!r}: use 0 (fp32) or 1 (bf16 autocast)")
+        return env["GEKO_BENCH_BF16"] == "1"
+    return os.path.exists(cpuinfo) and "avx512_bf16" in open(cpuinfo).read()
+
+
+BF16 = bf16_autocast()
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
 
 
@@ -349,6 +362,7 @@ def stamped(out):
     """A results row with the code revision it ran at and the command that ran it: results of different algorithm
     versions must not be mixed up unnoticed, and a row must say how to make it again."""
     out["rev"] = REV
+    out["bf16"] = BF16  # per row: the file's meta says what the last invocation used, a row what it trained with
     out["command"] = shlex.join(["python", *sys.argv])
     return out
 

@@ -692,6 +692,14 @@ def plot(summary, mean_curve, path, meta):
     plt.close(fig)
 
 
+def precision_mismatch(saved, now):
+    """--resume on a file whose runs trained in another precision: every arm is compared with the saved curve."""
+    name = {False: "fp32", True: "bf16 autocast"}
+    return (f"the saved runs trained in {name[saved]}, this process would train in {name[now]} (bf16 autocast is on "
+            f"exactly when the CPU has avx512_bf16): set GEKO_BENCH_BF16={int(saved)} to resume, or start a new "
+            "results file")
+
+
 def write_results(base, runs, meta):
     summary, mean_curve = summarise(runs)
     with open(base + ".json", "w") as f:
@@ -771,6 +779,8 @@ def main():
     runs = []
     if a.resume and os.path.exists(base + ".json"):
         saved = json.load(open(base + ".json"))
+        if saved["meta"].get("bf16", False) != BF16:  # fail now: arms compared with a curve of another precision
+            p.error(precision_mismatch(saved["meta"].get("bf16", False), BF16))
         runs = saved["runs"]
         meta["seeds"] = sorted(set(saved["meta"]["seeds"]) | set(seeds))
         runs, again = drop_for_rerun(runs, a.rerun, seeds, BUDGET_FROM)

@@ -4,6 +4,7 @@ arm differs from GEKO's in its length or its LR, not only in its data (issue 33)
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -241,3 +242,32 @@ def test_rerunning_a_geko_arm_reruns_the_baselines_that_replay_it():
     assert again == ["geko", "random"]
     assert [(r["arm"], r["seed"]) for r in kept] == [("curve_1.0", 0), ("random_v2", 0), ("curve_1.0", 1),
                                                        ("geko", 1), ("random", 1), ("random_v2", 1)]
+
+
+# -- precision: one per results file ---------------------------------------------------------------------------
+def test_bench_precision_is_the_cpus_unless_pinned(tmp_path):
+    from savings import bf16_autocast
+
+    cpu = tmp_path / "cpuinfo"
+    cpu.write_text("flags : avx512f avx512_bf16\n")
+    assert bf16_autocast({}, str(cpu)) is True
+    assert bf16_autocast({"GEKO_BENCH_BF16": "0"}, str(cpu)) is False
+    assert bf16_autocast({"GEKO_BENCH_BF16": "1"}, str(tmp_path / "none")) is True
+    with pytest.raises(ValueError, match="GEKO_BENCH_BF16='yes'"):
+        bf16_autocast({"GEKO_BENCH_BF16": "yes"}, str(cpu))
+
+
+def test_resume_refuses_to_add_runs_of_another_precision(tmp_path, monkeypatch, capsys):
+    """A machine with avx512_bf16 turned bf16 autocast on, and --resume added bf16 arms to a file whose stock curve
+    trained in fp32: every comparison with the curve then mixed precisions, silently (the meta kept one flag)."""
+    import tradeoff
+
+    (tmp_path / "tradeoff_minilm.json").write_text(json.dumps({"meta": {"bf16": False, "seeds": [0], "arms": []},
+                                                               "runs": []}))
+    monkeypatch.setattr(tradeoff, "RESULTS", str(tmp_path))
+    monkeypatch.setattr(tradeoff, "BF16", True)
+    monkeypatch.setattr(sys, "argv", ["tradeoff.py", "--workload", "minilm", "--resume", "--arms", "geko"])
+    with pytest.raises(SystemExit):
+        tradeoff.main()
+    assert "the saved runs trained in fp32, this process would train in bf16 autocast" in capsys.readouterr().err
+    assert "GEKO_BENCH_BF16=0" in tradeoff.precision_mismatch(False, True)
