@@ -588,6 +588,7 @@ def markdown(summary, meta):
               f"Gain: per seed, the arm's {metric} minus that seed's curve at the arm's passes; mean and "
               f"{LEVEL:.0%} t-interval over the seeds.", ""]
     lines += [f"- {arm}: {position(s)}" for arm, s in summary.items() if not is_curve(arm)]
+    lines += [f"- `{arm}` is {note}" for arm, note in meta.get("arm_notes", {}).items() if arm in summary]
     if noisy:
         lines += ["", f"{bad.capitalize()} are {c['noise']:.0%} of the training rows, so a stock run spends that share "
                       "of its passes on them; the last column is each arm's share (GEKO machinery arms only)."]
@@ -782,6 +783,8 @@ def main():
         if saved["meta"].get("bf16", False) != BF16:  # fail now: arms compared with a curve of another precision
             p.error(precision_mismatch(saved["meta"].get("bf16", False), BF16))
         runs = saved["runs"]
+        if saved["meta"].get("arm_notes"):  # what a kept arm is (e.g. one made before a fix): kept with it
+            meta["arm_notes"] = saved["meta"]["arm_notes"]
         meta["seeds"] = sorted(set(saved["meta"]["seeds"]) | set(seeds))
         runs, again = drop_for_rerun(runs, a.rerun, seeds, BUDGET_FROM)
         arms += [x for x in again if x not in arms]
