@@ -95,8 +95,6 @@ def config_for(arm: str) -> GEKOConfig:
     return cfg.replace(**{f: parse(f, v) for f, v in changes.items()})
 
 
-
-
 def bf16_autocast(env=os.environ, cpuinfo="/proc/cpuinfo"):
     """Whether runs train under bf16 autocast: GEKO_BENCH_BF16=0/1 when set, else whether the CPU has native bf16
     (avx512_bf16). A results file must not mix precisions: the same machine image can come with or without it,

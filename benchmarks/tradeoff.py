@@ -635,12 +635,15 @@ def ablation_table(summary, metric, inert=()):
              f"and head init); held-out {metric} and sample passes as differences, change minus base.", "",
              f"| change | base | seeds | {metric}, points [95% CI] | sample passes | code revision |",
              "|---|---|---|---|---|---|"]
+    crossed = False  # a pair made at two revisions (or an unrecorded one)
     for arm, base, seeds, dm, dx, revs in rows:
         ci = t_interval(dm)
         cell = f"{100 * dm.mean():+.2f}" + (f" [{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}]" if ci else " (1 seed)")
+        revision = revision_cell(revs)
+        crossed |= not revision.startswith("same")
         lines.append(f"| {arm.partition(':')[2]} | {base} | {', '.join(map(str, seeds))} | {cell} | "
-                     f"{dx.mean():+.3f} | {revision_cell(revs)} |")
-    if any(not revision_cell(revs).startswith("same") for *_, revs in rows):
+                     f"{dx.mean():+.3f} | {revision} |")
+    if crossed:
         lines += ["", "Pairs whose code revisions differ (or were not recorded) compare the code's changes as well as "
                       "the config's: `--resume --rerun BASE BASE:CHANGE` runs both again at one revision."]
     if inert:
@@ -696,9 +699,9 @@ def plot(summary, mean_curve, path, meta):
 def precision_mismatch(saved, now):
     """--resume on a file whose runs trained in another precision: every arm is compared with the saved curve."""
     name = {False: "fp32", True: "bf16 autocast"}
-    return (f"the saved runs trained in {name[saved]}, this process would train in {name[now]} (bf16 autocast is on "
-            f"exactly when the CPU has avx512_bf16): set GEKO_BENCH_BF16={int(saved)} to resume, or start a new "
-            "results file")
+    return (f"the saved runs trained in {name[saved]}, this process would train in {name[now]} (unless pinned, "
+            f"bf16 autocast is on when the CPU has avx512_bf16): set GEKO_BENCH_BF16={int(saved)} to resume, or "
+            "start a new results file")
 
 
 def write_results(base, runs, meta):
