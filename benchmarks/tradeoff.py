@@ -787,8 +787,9 @@ def main():
         if saved["meta"].get("bf16", False) != BF16:  # fail now: arms compared with a curve of another precision
             p.error(precision_mismatch(saved["meta"].get("bf16", False), BF16))
         runs = saved["runs"]
-        if saved["meta"].get("arm_notes"):  # what a kept arm is (e.g. one made before a fix): kept with it
-            meta["arm_notes"] = saved["meta"]["arm_notes"]
+        for key in ("arm_notes", "reproduced"):  # what a kept arm is (one made before a fix); re-run checks of rows
+            if saved["meta"].get(key):
+                meta[key] = saved["meta"][key]
         meta["seeds"] = sorted(set(saved["meta"]["seeds"]) | set(seeds))
         runs, again = drop_for_rerun(runs, a.rerun, seeds, BUDGET_FROM)
         arms += [x for x in again if x not in arms]

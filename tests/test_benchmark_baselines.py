@@ -271,3 +271,21 @@ def test_resume_refuses_to_add_runs_of_another_precision(tmp_path, monkeypatch, 
         tradeoff.main()
     assert "the saved runs trained in fp32, this process would train in bf16 autocast" in capsys.readouterr().err
     assert "GEKO_BENCH_BF16=0" in tradeoff.precision_mismatch(False, True)
+
+
+def test_resume_keeps_what_the_file_says_of_its_rows(tmp_path, monkeypatch):
+    """--resume rewrote meta from this invocation: the notes on kept arms (e.g. one made before a fix) and the record
+    of a row re-run to check it reproduces were lost with the next run added to the file."""
+    import tradeoff
+
+    row = {"arm": "curve_1.0", "seed": 0, "metric": 0.8, "sample_passes": 100, "forward_calls": 4, "tokens": 100,
+           "train_seconds": 1.0, "curve": [[100, 0.8]]}
+    notes = {"arm_notes": {"curve_1.0": "a note"}, "reproduced": [{"arm": "curve_1.0", "seed": 0, "metric": 0.8}]}
+    (tmp_path / "tradeoff_minilm.json").write_text(json.dumps(
+        {"meta": {"bf16": tradeoff.BF16, "seeds": [0], "arms": ["curve_1.0"], **notes}, "runs": [row]}))
+    monkeypatch.setattr(tradeoff, "RESULTS", str(tmp_path))
+    monkeypatch.setattr(sys, "argv", ["tradeoff.py", "--workload", "minilm", "--resume", "--seeds", "0",
+                                      "--arms", "curve_1.0"])
+    tradeoff.main()  # nothing to train: every (arm, seed) is saved; the file is written again
+    meta = json.loads((tmp_path / "tradeoff_minilm.json").read_text())["meta"]
+    assert {k: meta.get(k) for k in notes} == notes
