@@ -649,7 +649,7 @@ def ablation_table(summary, metric, inert=()):
                       "the config's: `--resume --rerun BASE BASE:CHANGE` runs both again at one revision."]
     if inert:
         lines += ["", f"Not run, no effect by construction at this length: {', '.join(inert)} (geko_v2's final "
-                      "full-data share starts no epoch of the run, so its plan is geko_v2's)."]
+                      "full-data phase would start at or after the run's end, so its plan is geko_v2's)."]
     return lines
 
 
